@@ -1,0 +1,40 @@
+# Every habit is a target; CI runs `make ci`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: serve test lint format typecheck bench ci clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[embedded,dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)  ## install, then run the server on the embedded database (port 8080)
+	$(BIN)/fhir-server serve --host $${HOST:-127.0.0.1} --port $${PORT:-8080} --data $${DATA:-./data}
+
+test: $(STAMP)  ## install, then run the whole test suite
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check fhir_server tests bench scripts
+	$(BIN)/ruff format --check fhir_server tests bench scripts
+
+format: $(STAMP)
+	$(BIN)/ruff format fhir_server tests bench scripts
+	$(BIN)/ruff check --fix fhir_server tests bench scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy fhir_server
+
+bench: $(STAMP)  ## REST core benchmark against the raw driver (see docs/benchmarks.md)
+	$(BIN)/python -m bench.rest_bench $(BENCH_ARGS)
+
+ci: test lint
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,117 @@
+"""Shared pieces of the benchmarks: processes, timing, percentiles, reporting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from fhir_server.storage.embedded import EmbeddedServer, free_port
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    count: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies_ms:
+            return 0.0
+        ordered = sorted(self.latencies_ms)
+        k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+        return ordered[k]
+
+    def row(self) -> str:
+        return (
+            f"{self.name:<28} c={self.concurrency:<3} n={self.count:<6} "
+            f"{self.throughput:9.1f}/s  p50 {self.pct(50):7.2f} ms  "
+            f"p95 {self.pct(95):7.2f} ms  p99 {self.pct(99):7.2f} ms"
+        )
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "name": self.name,
+            "concurrency": self.concurrency,
+            "count": self.count,
+            "throughput": round(self.throughput, 1),
+            "p50_ms": round(self.pct(50), 3),
+            "p95_ms": round(self.pct(95), 3),
+            "p99_ms": round(self.pct(99), 3),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 3) if self.latencies_ms else 0,
+        }
+
+
+async def run_load(
+    name: str, concurrency: int, count: int, op: Callable[[int], Awaitable[object]]
+) -> Result:
+    """Run ``op(i)`` for i in range(count) with ``concurrency`` workers; time each call."""
+    latencies: list[float] = []
+    next_i = 0
+
+    async def worker() -> None:
+        nonlocal next_i
+        while next_i < count:
+            i = next_i
+            next_i += 1
+            t0 = time.perf_counter()
+            await op(i)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Result(name, concurrency, count, time.perf_counter() - started, latencies)
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """FHIR_MONGODB_URI when set, else a fresh embedded server for this run."""
+    uri = os.environ.get("FHIR_MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    with tempfile.TemporaryDirectory(prefix="fhir-bench-") as data:
+        with EmbeddedServer(data, cache_size="2G") as server:
+            yield server.uri
+
+
+@contextmanager
+def fhir_server(uri: str, database_name: str) -> Iterator[str]:
+    """The real server under uvicorn, in its own process, on a loopback port."""
+    port = free_port()
+    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database_name,
+           "FHIR_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server", "serve", "--port", str(port)], env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the FHIR server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,1 @@
+"""HTTP adapters only: content negotiation, headers and errors around the interactions."""

@@ -1,0 +1,106 @@
+"""The HTTP entry point: every FHIR URL lands in ``fhir_endpoint``.
+
+Which interaction a URL names is decided by the one route table in
+``interactions.routing`` (shared with bundle entries); this module only
+moves data between HTTP and a ``FhirRequest``: body, conditional headers,
+Prefer, format. ``/healthz`` and ``/readyz`` serve operators.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from fhir_server.api.errors import error_response
+from fhir_server.api.negotiation import parse_body, read_body, response_media_type
+from fhir_server.api.responses import prefer_handling, prefer_return, render
+from fhir_server.errors import DatabaseUnavailable, FhirError
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.dispatch import handle
+from fhir_server.interactions.routing import resolve
+from fhir_server.logs import request_id_var
+from fhir_server.services import Services
+
+router = APIRouter()
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+WRITE_INTERACTIONS = {
+    "create", "update", "patch", "conditional-update", "conditional-patch",
+}
+FORMAT_PARAMS = {"_format", "_pretty"}
+
+
+def base_url(request: Request, services: Services) -> str:
+    configured = services.settings.base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        await services.client.admin.command("ping")
+    except Exception:  # any failure means "not ready"
+        return error_response(
+            DatabaseUnavailable("The database is unreachable", msg_id="MRTC-REST-503")
+        )
+    return JSONResponse({"status": "ready"})
+
+
+@router.api_route(
+    "/{path:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    summary="FHIR RESTful API (see the CapabilityStatement at /metadata)",
+)
+async def fhir_endpoint(request: Request, path: str) -> Response:
+    pretty = request.query_params.get("_pretty") == "true"
+    try:
+        return await _serve(request, path, pretty)
+    except FhirError as exc:
+        return error_response(exc, pretty=pretty)
+    except Exception as exc:  # the last line of defence: never leak a stack trace
+        return error_response(exc, pretty=pretty)
+
+
+async def _serve(request: Request, path: str, pretty: bool) -> Response:
+    services: Services = request.app.state.services
+    settings = services.settings
+    media_type = response_media_type(request)
+    method = request.method
+    req = resolve("GET" if method == "HEAD" else method, path, request.url.query)
+    req.params = [(k, v) for k, v in req.params if k not in FORMAT_PARAMS]
+    headers = request.headers
+    if method in WRITE_METHODS:
+        content_type = headers.get("content-type", "")
+        req.content_type = content_type
+        req.body = parse_body(await read_body(request, settings.max_body_bytes), content_type, method)
+    req.if_match = headers.get("if-match")
+    req.if_none_match = headers.get("if-none-match")
+    req.if_none_exist = headers.get("if-none-exist")
+    req.if_modified_since = headers.get("if-modified-since")
+    prefer = headers.get("prefer")
+    req.prefer_return = prefer_return(prefer)
+    req.prefer_handling = prefer_handling(prefer)
+    base = base_url(request, services)
+    ctx = Context(
+        db=services.db,
+        settings=settings,
+        base_url=base,
+        search_params=services.search_params,
+        services=services,
+        request_id=request_id_var.get(),
+    )
+    outcome = await handle(ctx, req)
+    return render(
+        outcome,
+        base_url=base,
+        media_type=media_type,
+        pretty=pretty,
+        prefer=req.prefer_return,
+        is_write=req.interaction in WRITE_INTERACTIONS,
+    )
+

@@ -1,0 +1,94 @@
+"""``create_app()``: the lifespan owns the database, registries and workers.
+
+Start-up opens the database (the configured MongoDB, or the embedded server
+started as a child process), creates indexes, loads the search-parameter
+registry and the implementation guide, and registers operations; shutdown
+closes the client and stops the embedded server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+
+from fhir_server import __version__
+from fhir_server.api.middleware import RequestIdMiddleware
+from fhir_server.api.routes import router
+from fhir_server.logs import configure as configure_logging
+from fhir_server.services import Services
+from fhir_server.settings import Settings, get_settings
+from fhir_server.storage.connection import open_client
+from fhir_server.storage.embedded import EmbeddedServer
+from fhir_server.storage.mongo import MongoRepository
+
+log = logging.getLogger(__name__)
+
+
+async def build_services(settings: Settings, uri: str) -> Services:
+    from fhir_server.search.registry import SearchParameterRegistry
+    from fhir_server.storage.search_query import ensure_search_indexes
+
+    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
+    db = client[settings.database]
+    repository = MongoRepository(client, db)
+    await repository.ensure_base_indexes()
+    registry = SearchParameterRegistry.load_default()
+    services = Services(
+        settings=settings, client=client, db=db, repository=repository, search_params=registry
+    )
+    await ensure_search_indexes(db, registry)
+    from fhir_server.bootstrap import install
+
+    await install(services)
+    return services
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    embedded: EmbeddedServer | None = None
+    uri = settings.mongodb_uri
+    if not uri:
+        embedded = EmbeddedServer(
+            settings.data_dir,
+            command=settings.embedded_command,
+            cache_size=settings.embedded_cache_size,
+            start_timeout=settings.embedded_start_timeout,
+        )
+        await asyncio.to_thread(embedded.start)
+        uri = embedded.uri
+        log.info("embedded database ready", extra={"port": embedded.port})
+    try:
+        services = await build_services(settings, uri)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.client.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def create_app(settings: Settings | None = None, **_: Any) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="MRTC coordination FHIR server",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/_docs",
+        redoc_url=None,
+        openapi_url="/_openapi.json",
+    )
+    app.state.settings = settings
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(router)
+    return app

@@ -1,0 +1,304 @@
+"""batch and transaction — POST [base] with a Bundle.
+
+https://hl7.org/fhir/R4/http.html#transaction. A transaction runs in one
+MongoDB transaction: all entries succeed or nothing is written. Entries are
+processed in the spec's order (DELETE, POST, PUT/PATCH, GET/HEAD) after
+``urn:uuid:`` fullUrls and conditional references (``Patient?identifier=..``)
+have been resolved to ``Type/id``; the response lists entries in the request's
+order. A failing entry fails the whole transaction with an OperationOutcome
+naming the entry. Batch entries run independently, each in its own
+transaction, and report their own status.
+
+Every entry goes through ``dispatch.handle``, so the access policy decides
+each one exactly as it would a direct request.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+
+from fhir_server.errors import FhirError, InvalidRequest, Issue, PreconditionFailed
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.outcome import Outcome, operation_outcome
+from fhir_server.interactions.routing import FhirRequest, resolve
+from fhir_server.interactions.search import find_matches
+from fhir_server.interactions.write import in_transaction, new_id
+from fhir_server.storage.documents import instant
+
+T = TypeVar("T")
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    full_url: str | None
+    request: FhirRequest
+
+
+def _fail(index: int, message: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Bundle.entry[{index}]: {message}",
+        expression=(f"Bundle.entry[{index}]",),
+        msg_id="MRTC-BNDL-001",
+    )
+
+
+def _relative(ctx: Context, url: str) -> str:
+    if url.startswith(ctx.base_url + "/"):
+        return url[len(ctx.base_url) + 1 :]
+    if "://" in url:
+        raise InvalidRequest(f"'{url}' is not a URL of this server", msg_id="MRTC-BNDL-002")
+    return url.lstrip("/")
+
+
+def _patch_body(index: int, resource: Any) -> tuple[Any, str]:
+    """A PATCH entry carries its JSON Patch in a Binary (base64 data)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
+        raise _fail(index, "a PATCH entry must carry a Binary holding a JSON Patch")
+    try:
+        data = base64.b64decode(resource.get("data") or "", validate=True)
+        return orjson.loads(data), resource.get("contentType") or "application/json-patch+json"
+    except (ValueError, orjson.JSONDecodeError):
+        raise _fail(index, "the Binary of a PATCH entry must hold base64 JSON") from None
+
+
+def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> list[Entry]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise InvalidRequest("Bundle.entry must be an array", msg_id="MRTC-BNDL-003")
+    parsed = []
+    for i, raw in enumerate(entries):
+        if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+            raise _fail(i, "every entry needs a request with method and url")
+        request = raw["request"]
+        method = str(request.get("method") or "").upper()
+        url = request.get("url")
+        if method not in ORDER or not isinstance(url, str) or not url:
+            raise _fail(i, "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE with a url")
+        split = urlsplit(_relative(ctx, url))
+        try:
+            freq = resolve("GET" if method == "HEAD" else method, split.path, split.query)
+        except FhirError as exc:
+            raise _name_entry(exc, i, raw.get("fullUrl")) from None
+        if freq.interaction == "bundle":
+            raise _fail(i, "a bundle entry may not itself be a batch or transaction")
+        freq.if_match = request.get("ifMatch")
+        freq.if_none_match = request.get("ifNoneMatch")
+        freq.if_none_exist = request.get("ifNoneExist")
+        freq.if_modified_since = request.get("ifModifiedSince")
+        freq.prefer_handling = outer.prefer_handling
+        if method == "PATCH":
+            freq.body, freq.content_type = _patch_body(i, raw.get("resource"))
+        elif method in ("POST", "PUT"):
+            freq.body = raw.get("resource")
+            if freq.body is None and freq.interaction != "operation":
+                raise _fail(i, f"a {method} entry needs a resource")
+        parsed.append(Entry(i, raw.get("fullUrl"), freq))
+    return parsed
+
+
+def entry_response(ctx: Context, outcome: Outcome, prefer: str | None) -> dict[str, Any]:
+    status = f"{outcome.status} {http.HTTPStatus(outcome.status).phrase}"
+    response: dict[str, Any] = {"status": status}
+    stored = outcome.stored
+    if stored is not None:
+        if outcome.location:
+            response["location"] = f"{stored.type}/{stored.id}/_history/{stored.version}"
+        response["etag"] = stored.etag
+        response["lastModified"] = instant(stored.last_updated)
+    entry: dict[str, Any] = {}
+    if stored is not None and stored.resource is not None:
+        entry["fullUrl"] = f"{ctx.base_url}/{stored.type}/{stored.id}"
+    if prefer == "OperationOutcome" and outcome.issues:
+        response["outcome"] = operation_outcome(outcome.issues)
+    elif prefer != "minimal" and outcome.body is not None:
+        entry["resource"] = outcome.body
+    entry["response"] = response
+    return entry
+
+
+def error_entry(exc: FhirError) -> dict[str, Any]:
+    return {
+        "response": {
+            "status": f"{exc.status} {http.HTTPStatus(exc.status).phrase}",
+            "outcome": operation_outcome(exc.outcome_issues()),
+        }
+    }
+
+
+async def process(ctx: Context, req: FhirRequest) -> Outcome:
+    from fhir_server.interactions.dispatch import handle
+
+    bundle = req.body
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("POST [base] takes a Bundle", msg_id="MRTC-BNDL-004")
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise InvalidRequest(
+            f"Bundle.type must be batch or transaction, not '{kind}'",
+            expression=("Bundle.type",),
+            msg_id="MRTC-BNDL-005",
+        )
+    if kind == "batch":
+        return await _batch(ctx, bundle, req, handle)
+    return await _transaction(ctx, bundle, req, handle)
+
+
+async def _batch(ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: Any) -> Outcome:
+    raw_entries = bundle.get("entry") or []
+    out: list[dict[str, Any]] = []
+    for i, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+        try:
+            (entry,) = parse_entries(ctx, {"entry": [raw]}, req)
+            entry.index = i
+            result = await handle(ctx, entry.request)
+            out.append(entry_response(ctx, result, req.prefer_return))
+        except FhirError as exc:
+            out.append(error_entry(exc))
+    return Outcome(200, {"resourceType": "Bundle", "type": "batch-response", "entry": out})
+
+
+def _rewrite(value: Any, resolved: dict[str, str]) -> Any:
+    """Replace every ``reference`` naming a resolved fullUrl or condition."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str) and item in resolved:
+                value[key] = resolved[item]
+            else:
+                _rewrite(item, resolved)
+    elif isinstance(value, list):
+        for item in value:
+            _rewrite(item, resolved)
+    return value
+
+
+def _references(value: Any, found: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                found.add(item)
+            else:
+                _references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _references(item, found)
+    return found
+
+
+async def _transaction(
+    ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: Any
+) -> Outcome:
+    template = parse_entries(ctx, bundle, req)
+    targets: set[str] = set()
+    for e in template:
+        if e.request.type and e.request.id and e.request.method in ("PUT", "DELETE", "PATCH"):
+            key = f"{e.request.type}/{e.request.id}"
+            if key in targets:
+                raise _fail(e.index, f"{key} is the target of more than one entry")
+            targets.add(key)
+
+    async def run(tx: Context) -> list[dict[str, Any]]:
+        entries = parse_entries(tx, orjson.loads(orjson.dumps(bundle)), req)  # fresh per attempt
+        results: dict[int, Outcome] = {}
+        resolved: dict[str, str] = {}
+        ordered = sorted(entries, key=lambda e: ORDER[e.request.method])
+        for e in ordered:
+            if e.request.method == "DELETE":
+                results[e.index] = await _at(e, handle(tx, e.request))
+        for e in entries:
+            await _at(e, _assign_identity(tx, e, resolved, results))
+        for e in entries:
+            await _at(e, _resolve_conditional_references(tx, e, resolved))
+        for e in entries:
+            if isinstance(e.request.body, dict):
+                _rewrite(e.request.body, resolved)
+        for e in ordered:
+            if e.index not in results:
+                results[e.index] = await _at(e, handle(tx, e.request))
+        return [entry_response(tx, results[e.index], req.prefer_return) for e in entries]
+
+    out = await in_transaction(ctx, run)
+    return Outcome(200, {"resourceType": "Bundle", "type": "transaction-response", "entry": out})
+
+
+async def _assign_identity(
+    tx: Context, e: Entry, resolved: dict[str, str], results: dict[int, Outcome]
+) -> None:
+    """Give each POST (and conditional PUT) its final id before references are rewritten."""
+    freq = e.request
+    if freq.method == "POST" and freq.interaction == "create":
+        from fhir_server.interactions.create import find_existing
+
+        assert freq.type is not None
+        if freq.if_none_exist:
+            existing = await find_existing(tx, freq.type, freq.if_none_exist)
+            if existing is not None and existing.stored is not None:
+                results[e.index] = existing
+                if e.full_url:
+                    resolved[e.full_url] = f"{freq.type}/{existing.stored.id}"
+                return
+            freq.condition_resolved = True
+        freq.assigned_id = new_id()
+        if e.full_url:
+            resolved[e.full_url] = f"{freq.type}/{freq.assigned_id}"
+    elif freq.method == "PUT" and freq.interaction == "conditional-update":
+        assert freq.type is not None
+        matches = await find_matches(tx, freq.type, freq.query_string)
+        target = matches[0].id if len(matches) == 1 else new_id()
+        if isinstance(freq.body, dict) and len(matches) <= 1:
+            freq.body.setdefault("id", target)
+        if e.full_url:
+            resolved[e.full_url] = f"{freq.type}/{freq.body.get('id', target)}"
+    elif freq.method == "PUT" and freq.type and freq.id and e.full_url:
+        resolved[e.full_url] = f"{freq.type}/{freq.id}"
+
+
+async def _at(e: Entry, step: Awaitable[T]) -> T:
+    """Await one entry's step; a failure names the entry and keeps its HTTP status."""
+    try:
+        return await step
+    except FhirError as exc:
+        raise _name_entry(exc, e.index, e.full_url) from None
+
+
+async def _resolve_conditional_references(
+    tx: Context, e: Entry, resolved: dict[str, str]
+) -> None:
+    if not isinstance(e.request.body, dict):
+        return
+    for ref in sorted(_references(e.request.body, set())):
+        if ref in resolved or "?" not in ref:
+            continue
+        type_, _, query = ref.partition("?")
+        matches = await find_matches(tx, type_, query)
+        if len(matches) != 1:
+            raise PreconditionFailed(
+                f"Conditional reference '{ref}' matches {len(matches)} resources "
+                "(exactly one is required)",
+                msg_id="MRTC-BNDL-010",
+            )
+        resolved[ref] = f"{type_}/{matches[0].id}"
+
+
+def _name_entry(exc: FhirError, index: int, full_url: str | None) -> FhirError:
+    """Say which entry failed, keeping the error's class (and so its HTTP status)."""
+    where = f"Bundle.entry[{index}]" + (f" ({full_url})" if full_url else "")
+    exc.issues = [
+        Issue(
+            i.severity,
+            i.code,
+            f"{where}: {i.diagnostics}",
+            (f"Bundle.entry[{index}]", *i.expression),
+            i.msg_id,
+        )
+        for i in exc.outcome_issues()
+    ]
+    return exc

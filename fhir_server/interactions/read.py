@@ -1,0 +1,55 @@
+"""read — GET [base]/[type]/[id], with conditional read.
+
+https://hl7.org/fhir/R4/http.html#read and #cread. Serves the stored JSON
+as is. A deleted resource answers 410 (with its deletion version's ETag); an
+``If-None-Match`` naming the current version, or an ``If-Modified-Since``
+not older than ``lastUpdated``, answers 304.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+from fhir_server.errors import ResourceGone, ResourceNotFound
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.outcome import Outcome
+from fhir_server.storage.documents import StoredResource
+
+
+async def read(
+    ctx: Context,
+    type_: str,
+    id_: str,
+    *,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+) -> Outcome:
+    current = await ctx.services.repository.get(type_, id_, ctx.session)
+    return current_outcome(type_, id_, current, if_none_match, if_modified_since)
+
+
+def current_outcome(
+    type_: str,
+    id_: str,
+    current: StoredResource | None,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+) -> Outcome:
+    if current is None:
+        raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
+    if current.deleted:
+        raise ResourceGone(
+            f"Resource {type_}/{id_} has been deleted",
+            headers={"ETag": current.etag},
+            msg_id="MRTC-REST-021",
+        )
+    if if_none_match and if_none_match.strip() in (current.etag, f'"{current.version}"', "*"):
+        return Outcome(304, stored=current)
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            since = None
+        if since is not None and current.last_updated.replace(microsecond=0) <= since:
+            return Outcome(304, stored=current)
+    return Outcome(200, current.resource, current)

@@ -1,0 +1,136 @@
+"""The write pipeline shared by create, update, patch and bundle entries.
+
+Every write goes through ``prepare`` (structure, type hooks, profiles, index
+values) and then through ``in_transaction``, so the same steps run whether a
+resource arrives alone or inside a transaction bundle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from fhir_server.errors import InvalidRequest, PreconditionFailed
+from fhir_server.interactions.context import Context
+from fhir_server.resources.validation import check_structure
+from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.storage.documents import StoredResource, instant, now
+
+T = TypeVar("T")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
+    """Validate and normalise a resource before it is stored.
+
+    Runs outside the database transaction where possible: it is pure CPU.
+    """
+    resource = check_structure(type_, body)
+    services = ctx.services
+    resource = await services.hooks.run(ctx, type_, resource)
+    if services.profiles is not None:
+        services.profiles.enforce(type_, resource)
+    return resource
+
+
+def stamp(resource: dict[str, Any], id_: str, version: int, last_updated: Any) -> dict[str, Any]:
+    """The JSON to store and serve: id and meta set by the server, keys in FHIR order."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = instant(last_updated)
+    out: dict[str, Any] = {"resourceType": resource["resourceType"], "id": id_, "meta": meta}
+    for key, value in resource.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+async def store(
+    ctx: Context,
+    type_: str,
+    id_: str,
+    resource: dict[str, Any] | None,
+    *,
+    previous: StoredResource | None,
+    method: str,
+    condition_key: str | None = None,
+) -> StoredResource:
+    """Write the next version of ``type_/id_`` inside the context's transaction."""
+    assert ctx.session is not None, "store() must run inside in_transaction()"
+    version = (previous.version + 1) if previous else 1
+    when = now()
+    stored_json = stamp(resource, id_, version, when) if resource is not None else None
+    index = (
+        build_index(ctx.search_params, type_, stored_json) if stored_json is not None else None
+    )
+    return await ctx.services.repository.write(
+        type_,
+        id_,
+        previous=previous.version if previous else None,
+        version=version,
+        last_updated=when,
+        resource=stored_json,
+        index=index,
+        index_version=INDEX_VERSION,
+        method=method,
+        condition_key=condition_key,
+        session=ctx.session,
+    )
+
+
+async def in_transaction(ctx: Context, fn: Callable[[Context], Awaitable[T]]) -> T:
+    """Run ``fn`` in the caller's transaction, or in a new one (retried on races)."""
+    if ctx.session is not None:
+        return await fn(ctx)
+
+    async def run(session: AsyncClientSession) -> T:
+        return await fn(ctx.in_session(session))
+
+    return await ctx.services.repository.run_in_transaction(run)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``W/"3"`` (or ``"3"``, or ``3``) -> 3; None when absent."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise InvalidRequest(
+            f"If-Match '{value}' is not a version ETag like W/\"3\"", msg_id="MRTC-REST-030"
+        )
+    return int(text)
+
+
+def check_if_match(
+    type_: str, id_: str, expected: int | None, current: StoredResource | None
+) -> None:
+    if expected is None:
+        return
+    if current is None or current.deleted:
+        raise PreconditionFailed(
+            f"If-Match W/\"{expected}\" given but {type_}/{id_} does not exist",
+            msg_id="MRTC-REST-031",
+        )
+    if current.version != expected:
+        raise PreconditionFailed(
+            f"If-Match W/\"{expected}\" does not match the current version "
+            f"W/\"{current.version}\" of {type_}/{id_}",
+            msg_id="MRTC-REST-032",
+        )
+
+
+def condition_key(type_: str, query: str) -> str:
+    """Canonical text of a conditional-create condition, for the unique ``ck`` index."""
+    from urllib.parse import parse_qsl
+
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    return type_ + "?" + "&".join(f"{k}={v}" for k, v in pairs)

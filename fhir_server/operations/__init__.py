@@ -1,0 +1,1 @@
+"""Custom and standard ``$operations``, one module each, registered with their definitions."""

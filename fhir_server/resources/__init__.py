@@ -1,0 +1,1 @@
+"""Supported resource types and their write-time behaviour."""

@@ -1,0 +1,1 @@
+"""Authentication, access policy, break-glass and audit."""

@@ -1,0 +1,46 @@
+"""Runtime configuration, read once from ``FHIR_*`` environment variables.
+
+Every tunable lives here so that operators find them in one place and code
+never carries scattered constants.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Server settings; each field maps to ``FHIR_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", env_file=None, extra="ignore")
+
+    # Database: when ``mongodb_uri`` is empty the embedded server is started.
+    mongodb_uri: str = ""
+    database: str = "fhir"
+    data_dir: Path = Path("./data")
+    embedded_command: str = "secantusd-py"
+    embedded_start_timeout: float = 30.0
+    embedded_cache_size: str = "1G"
+    db_timeout_ms: int = 5000
+
+    # HTTP
+    base_url: str = ""  # absolute base for links; derived from the request when empty
+    max_body_bytes: int = 10 * 1024 * 1024
+    gzip_min_bytes: int = 1024
+
+    # History and search paging
+    default_count: int = 20
+    max_count: int = 1000
+
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are immutable for the life of a process; read them once."""
+    return Settings()
