@@ -85,17 +85,23 @@ def database() -> Iterator[str]:
     if uri:
         yield uri
         return
-    with tempfile.TemporaryDirectory(prefix="fhir-bench-") as data:
-        with EmbeddedServer(data, cache_size="2G") as server:
-            yield server.uri
+    with (
+        tempfile.TemporaryDirectory(prefix="fhir-bench-") as data,
+        EmbeddedServer(data, cache_size="2G") as server,
+    ):
+        yield server.uri
 
 
 @contextmanager
 def fhir_server(uri: str, database_name: str) -> Iterator[str]:
     """The real server under uvicorn, in its own process, on a loopback port."""
     port = free_port()
-    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database_name,
-           "FHIR_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "FHIR_MONGODB_URI": uri,
+        "FHIR_DATABASE": database_name,
+        "FHIR_LOG_LEVEL": "WARNING",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhir_server", "serve", "--port", str(port)], env=env
     )

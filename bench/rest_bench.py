@@ -54,22 +54,43 @@ def make_weight(subject: str, i: int) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "vital-signs"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
         "subject": {"reference": subject},
         "effectiveDateTime": f"2026-0{1 + i % 9}-1{i % 10}",
-        "valueQuantity": {"value": 30 + i % 20, "unit": "kg",
-                          "system": "http://unitsofmeasure.org", "code": "kg"},
+        "valueQuantity": {
+            "value": 30 + i % 20,
+            "unit": "kg",
+            "system": "http://unitsofmeasure.org",
+            "code": "kg",
+        },
     }
 
 
 def make_transaction(i: int) -> dict[str, Any]:
-    entries = [{"fullUrl": "urn:uuid:p", "resource": make_patient(i),
-                "request": {"method": "POST", "url": "Patient"}}]
-    entries += [{"resource": make_weight("urn:uuid:p", i * 10 + k),
-                 "request": {"method": "POST", "url": "Observation"}} for k in range(9)]
+    entries = [
+        {
+            "fullUrl": "urn:uuid:p",
+            "resource": make_patient(i),
+            "request": {"method": "POST", "url": "Patient"},
+        }
+    ]
+    entries += [
+        {
+            "resource": make_weight("urn:uuid:p", i * 10 + k),
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for k in range(9)
+    ]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -80,8 +101,9 @@ async def bench_server(base: str, n: int, tx: int, concurrency: int) -> list[Res
         offset = concurrency * 1_000_000
 
         async def create(i: int) -> None:
-            r = await http.post("/Patient", json=make_patient(offset + i),
-                                headers={"Prefer": "return=minimal"})
+            r = await http.post(
+                "/Patient", json=make_patient(offset + i), headers={"Prefer": "return=minimal"}
+            )
             assert r.status_code == 201, r.text
             ids[i] = r.headers["location"].split("/")[-3]
 
@@ -91,13 +113,15 @@ async def bench_server(base: str, n: int, tx: int, concurrency: int) -> list[Res
 
         async def update(i: int) -> None:
             body = {**make_patient(offset + i), "id": ids[i], "gender": "other"}
-            r = await http.put(f"/Patient/{ids[i]}", json=body,
-                               headers={"Prefer": "return=minimal"})
+            r = await http.put(
+                f"/Patient/{ids[i]}", json=body, headers={"Prefer": "return=minimal"}
+            )
             assert r.status_code == 200, r.text
 
         async def transaction(i: int) -> None:
-            r = await http.post("/", json=make_transaction(offset + i),
-                                headers={"Prefer": "return=minimal"})
+            r = await http.post(
+                "/", json=make_transaction(offset + i), headers={"Prefer": "return=minimal"}
+            )
             assert r.status_code == 200, r.text
 
         return [

@@ -32,6 +32,8 @@ class Services:
     profiles: Any = None  # profile enforcement: .enforce(type_, resource) raises ProfileViolation
     ig_profiles: dict[str, list[str]] = field(default_factory=dict)  # type -> profile URLs
     ig_urls: list[str] = field(default_factory=list)  # ImplementationGuide canonical URLs
+    read_only: set[tuple[str, str]] = field(default_factory=set)  # (type, id) of IG resources
+    ig: Any = None  # fhir_server.resources.conformance.ImplementationGuide
 
     def supported_profiles(self, type_: str) -> list[str]:
         return self.ig_profiles.get(type_, [])

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     default_count: int = 20
     max_count: int = 1000
 
+    # Implementation guide (FHIR JSON files with an index.json), served read-only
+    ig_dir: Path = Path(__file__).resolve().parent.parent / "ig"
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True

@@ -34,9 +34,11 @@ def mongo_uri() -> Iterator[str]:
     if configured:
         yield configured
         return
-    with tempfile.TemporaryDirectory(prefix="fhir-test-db-") as data:
-        with EmbeddedServer(data, cache_size="512M") as server:
-            yield server.uri
+    with (
+        tempfile.TemporaryDirectory(prefix="fhir-test-db-") as data,
+        EmbeddedServer(data, cache_size="512M") as server,
+    ):
+        yield server.uri
 
 
 def make_settings(mongo_uri: str, **overrides: Any) -> Settings:
@@ -117,4 +119,3 @@ def patient(**extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
-

@@ -59,7 +59,8 @@ def test_serve_embedded_then_stop_cleanly(tmp_path: Path, sig: signal.Signals) -
         assert created.status_code == 201
         assert _processes_using(data), "the embedded database should be running"
         proc.send_signal(sig)
-        assert proc.wait(timeout=30) == 0
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert proc.wait(timeout=30) in (0, -sig)
         deadline = time.monotonic() + 10
         while _processes_using(data) and time.monotonic() < deadline:
             time.sleep(0.1)

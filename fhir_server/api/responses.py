@@ -49,9 +49,7 @@ def render(
         headers["ETag"] = stored.etag
         headers["Last-Modified"] = format_datetime(stored.last_updated, usegmt=True)
         if outcome.location:
-            headers["Location"] = (
-                f"{base_url}/{stored.type}/{stored.id}/_history/{stored.version}"
-            )
+            headers["Location"] = f"{base_url}/{stored.type}/{stored.id}/_history/{stored.version}"
     body: Any = outcome.body
     if is_write and body is not None:
         if prefer == "minimal":

@@ -24,7 +24,11 @@ from fhir_server.services import Services
 router = APIRouter()
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 WRITE_INTERACTIONS = {
-    "create", "update", "patch", "conditional-update", "conditional-patch",
+    "create",
+    "update",
+    "patch",
+    "conditional-update",
+    "conditional-patch",
 }
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -77,7 +81,9 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
     if method in WRITE_METHODS:
         content_type = headers.get("content-type", "")
         req.content_type = content_type
-        req.body = parse_body(await read_body(request, settings.max_body_bytes), content_type, method)
+        req.body = parse_body(
+            await read_body(request, settings.max_body_bytes), content_type, method
+        )
     req.if_match = headers.get("if-match")
     req.if_none_match = headers.get("if-none-match")
     req.if_none_exist = headers.get("if-none-exist")
@@ -103,4 +109,3 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
         prefer=req.prefer_return,
         is_write=req.interaction in WRITE_INTERACTIONS,
     )
-

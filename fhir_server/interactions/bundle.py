@@ -82,7 +82,9 @@ def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> l
         method = str(request.get("method") or "").upper()
         url = request.get("url")
         if method not in ORDER or not isinstance(url, str) or not url:
-            raise _fail(i, "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE with a url")
+            raise _fail(
+                i, "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE with a url"
+            )
         split = urlsplit(_relative(ctx, url))
         try:
             freq = resolve("GET" if method == "HEAD" else method, split.path, split.query)
@@ -269,9 +271,7 @@ async def _at(e: Entry, step: Awaitable[T]) -> T:
         raise _name_entry(exc, e.index, e.full_url) from None
 
 
-async def _resolve_conditional_references(
-    tx: Context, e: Entry, resolved: dict[str, str]
-) -> None:
+async def _resolve_conditional_references(tx: Context, e: Entry, resolved: dict[str, str]) -> None:
     if not isinstance(e.request.body, dict):
         return
     for ref in sorted(_references(e.request.body, set())):

@@ -17,8 +17,15 @@ from fhir_server.resources.types import SUPPORTED_TYPES
 from fhir_server.search.registry import capability_search_params
 
 TYPE_INTERACTIONS = [
-    "read", "vread", "update", "patch", "delete",
-    "history-instance", "history-type", "create", "search-type",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
 ]
 SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
 

@@ -28,6 +28,7 @@ from fhir_server.interactions import (
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest
+from fhir_server.resources.conformance import check_writable
 
 Handler = Callable[[Context, FhirRequest], Awaitable[Outcome]]
 
@@ -79,8 +80,12 @@ HANDLERS: dict[str, Handler] = {
         ctx, *_need(req), req.body, content_type=req.content_type, if_match=req.if_match
     ),
     "conditional-patch": lambda ctx, req: patch.conditional_patch(
-        ctx, req.type or "", _query(req), req.body,
-        content_type=req.content_type, if_match=req.if_match,
+        ctx,
+        req.type or "",
+        _query(req),
+        req.body,
+        content_type=req.content_type,
+        if_match=req.if_match,
     ),
     "delete": lambda ctx, req: delete.delete(ctx, *_need(req), if_match=req.if_match),
     "conditional-delete": lambda ctx, req: delete.conditional_delete(
@@ -104,9 +109,10 @@ HANDLERS: dict[str, Handler] = {
 
 async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     """Authorise, run and translate storage failures for one FHIR request."""
-    policy = ctx.services.policy
-    if policy is not None:
-        await policy.authorize(ctx, req)
+    services = ctx.services
+    if services.policy is not None:
+        await services.policy.authorize(ctx, req)
+    check_writable(services.read_only, req.interaction, req.type, req.id)
     try:
         return await HANDLERS[req.interaction](ctx, req)
     except FhirError:

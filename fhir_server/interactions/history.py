@@ -46,7 +46,9 @@ def _cursor_decode(value: str) -> tuple[datetime, str]:
         millis, key = raw.split("|", 1)
         return datetime.fromtimestamp(int(millis) / 1000, tz=UTC), key
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest(f"_page='{value}' is not a valid cursor", msg_id="MRTC-REST-091") from None
+        raise InvalidRequest(
+            f"_page='{value}' is not a valid cursor", msg_id="MRTC-REST-091"
+        ) from None
 
 
 def _count(ctx: Context, params: dict[str, str]) -> int:
@@ -98,9 +100,8 @@ async def history(
     at = parse_instant("_at", single["_at"]) if "_at" in single else None
     after = _cursor_decode(single["_page"]) if "_page" in single else None
     repo = ctx.services.repository
-    if id_ is not None and type_ is not None:
-        if await repo.get(type_, id_, ctx.session) is None:
-            raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
+    if id_ is not None and type_ is not None and await repo.get(type_, id_, ctx.session) is None:
+        raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
     items = await repo.history(
         type_=type_,
         id_=id_,
@@ -118,7 +119,10 @@ async def history(
     links = [{"relation": "self", "url": _url(ctx, path, params if strict else kept)}]
     if more and items:
         links.append(
-            {"relation": "next", "url": _url(ctx, path, [*kept, ("_page", _cursor_encode(items[-1]))])}
+            {
+                "relation": "next",
+                "url": _url(ctx, path, [*kept, ("_page", _cursor_encode(items[-1]))]),
+            }
         )
     bundle = {
         "resourceType": "Bundle",

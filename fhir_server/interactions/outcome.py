@@ -25,7 +25,7 @@ class Outcome:
 
     @property
     def is_write(self) -> bool:
-        return self.location or self.status in (200, 201) and self.stored is not None
+        return self.location or (self.status in (200, 201) and self.stored is not None)
 
 
 def operation_outcome(issues: list[Issue]) -> dict[str, Any]:

@@ -28,13 +28,16 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("_search",), {"POST": "search-system"}),
     ((), {"GET": "search-system", "POST": "bundle"}),
     ((OP,), {"GET": "operation", "POST": "operation"}),
-    ((TYPE,), {
-        "GET": "search-type",
-        "POST": "create",
-        "PUT": "conditional-update",
-        "PATCH": "conditional-patch",
-        "DELETE": "conditional-delete",
-    }),
+    (
+        (TYPE,),
+        {
+            "GET": "search-type",
+            "POST": "create",
+            "PUT": "conditional-update",
+            "PATCH": "conditional-patch",
+            "DELETE": "conditional-delete",
+        },
+    ),
     ((TYPE, "_search"), {"POST": "search-type"}),
     ((TYPE, "_history"), {"GET": "history-type"}),
     ((TYPE, OP), {"GET": "operation", "POST": "operation"}),

@@ -95,7 +95,12 @@ async def conditional_update(
         previous = await tx.services.repository.get(type_, id_, tx.session)
         check_if_match(type_, id_, expected, previous)
         stored = await store(
-            tx, type_, id_, resource, previous=previous, method="PUT",
+            tx,
+            type_,
+            id_,
+            resource,
+            previous=previous,
+            method="PUT",
             condition_key=None if previous else condition_key(type_, query),
         )
         return Outcome(201, stored.resource, stored, location=True)

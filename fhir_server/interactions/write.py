@@ -66,9 +66,7 @@ async def store(
     version = (previous.version + 1) if previous else 1
     when = now()
     stored_json = stamp(resource, id_, version, when) if resource is not None else None
-    index = (
-        build_index(ctx.search_params, type_, stored_json) if stored_json is not None else None
-    )
+    index = build_index(ctx.search_params, type_, stored_json) if stored_json is not None else None
     return await ctx.services.repository.write(
         type_,
         id_,
@@ -117,13 +115,13 @@ def check_if_match(
         return
     if current is None or current.deleted:
         raise PreconditionFailed(
-            f"If-Match W/\"{expected}\" given but {type_}/{id_} does not exist",
+            f'If-Match W/"{expected}" given but {type_}/{id_} does not exist',
             msg_id="MRTC-REST-031",
         )
     if current.version != expected:
         raise PreconditionFailed(
-            f"If-Match W/\"{expected}\" does not match the current version "
-            f"W/\"{current.version}\" of {type_}/{id_}",
+            f'If-Match W/"{expected}" does not match the current version '
+            f'W/"{current.version}" of {type_}/{id_}',
             msg_id="MRTC-REST-032",
         )
 

@@ -96,15 +96,23 @@ class EmbeddedServer:
         out = log_path.open("ab") if log_path else subprocess.DEVNULL
         args = [
             exe,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--storage-path", self.data_dir,
-            "--cache-size", self.cache_size,
-            "--log-level", "WARNING",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            self.data_dir,
+            "--cache-size",
+            self.cache_size,
+            "--log-level",
+            "WARNING",
         ]
         log.info("starting embedded database", extra={"port": self.port, "data": self.data_dir})
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argument list
-            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        self.process = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
             cwd=self.data_dir if self.data_dir != ":memory:" else None,
         )
         self._wait_ready()

@@ -80,9 +80,7 @@ class MongoRepository:
     async def get(
         self, type_: str, id_: str, session: AsyncClientSession | None = None
     ) -> StoredResource | None:
-        doc = await self.db[type_].find_one(
-            {"_id": id_}, {"idx": 0, "ck": 0}, session=session
-        )
+        doc = await self.db[type_].find_one({"_id": id_}, {"idx": 0, "ck": 0}, session=session)
         return from_current(type_, doc) if doc else None
 
     async def get_version(
@@ -124,7 +122,12 @@ class MongoRepository:
             flt = {
                 "$and": [
                     flt,
-                    {"$or": [{"lu": {"$lt": after[0]}}, {"lu": after[0], "_id": {"$lt": after[1]}}]},
+                    {
+                        "$or": [
+                            {"lu": {"$lt": after[0]}},
+                            {"lu": after[0], "_id": {"$lt": after[1]}},
+                        ]
+                    },
                 ]
             }
         cursor = (
@@ -207,9 +210,7 @@ class MongoRepository:
         )
         return StoredResource(type_, id_, version, last_updated, deleted, resource, method)
 
-    async def run_in_transaction(
-        self, fn: Callable[[AsyncClientSession], Awaitable[T]]
-    ) -> T:
+    async def run_in_transaction(self, fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``fn`` in one transaction, re-running it when it lost a race.
 
         This is MongoDB's documented transaction protocol (retry on the
@@ -221,10 +222,11 @@ class MongoRepository:
         while True:
             attempt += 1
             try:
-                async with self.client.start_session() as session:
-                    async with await session.start_transaction():
-                        result = await fn(session)
-                    return result
+                async with (
+                    self.client.start_session() as session,
+                    await session.start_transaction(),
+                ):
+                    return await fn(session)
             except RetryableWrite:
                 if attempt >= self.max_attempts:
                     raise VersionConflict(
@@ -248,7 +250,5 @@ class MongoRepository:
     ) -> StoredResource:
         found = await self.get(type_, id_, session)
         if found is None:
-            raise ResourceNotFound(
-                f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020"
-            )
+            raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
         return found

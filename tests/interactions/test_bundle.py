@@ -20,8 +20,12 @@ def weight(subject: str, value: float = 32.5) -> dict[str, Any]:
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
         "subject": {"reference": subject},
-        "valueQuantity": {"value": value, "unit": "kg", "system": "http://unitsofmeasure.org",
-                          "code": "kg"},
+        "valueQuantity": {
+            "value": value,
+            "unit": "kg",
+            "system": "http://unitsofmeasure.org",
+            "code": "kg",
+        },
     }
 
 
@@ -37,10 +41,16 @@ async def test_transaction_resolves_urn_uuid_and_answers_in_order(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:obs-1", "resource": weight("urn:uuid:pat-1"),
-             "request": {"method": "POST", "url": "Observation"}},
-            {"fullUrl": "urn:uuid:pat-1", "resource": patient(),
-             "request": {"method": "POST", "url": "Patient"}},
+            {
+                "fullUrl": "urn:uuid:obs-1",
+                "resource": weight("urn:uuid:pat-1"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "urn:uuid:pat-1",
+                "resource": patient(),
+                "request": {"method": "POST", "url": "Patient"},
+            },
         ],
     }
     r = await client.post("/", json=bundle)
@@ -67,14 +77,21 @@ async def test_transaction_failing_in_last_entry_leaves_no_trace(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:p", "resource": patient(),
-             "request": {"method": "POST", "url": "Patient"}},
+            {
+                "fullUrl": "urn:uuid:p",
+                "resource": patient(),
+                "request": {"method": "POST", "url": "Patient"},
+            },
             {"resource": weight("urn:uuid:p"), "request": {"method": "POST", "url": "Observation"}},
-            {"resource": {**existing, "gender": "male"},
-             "request": {"method": "PUT", "url": f"Patient/{existing['id']}"}},
+            {
+                "resource": {**existing, "gender": "male"},
+                "request": {"method": "PUT", "url": f"Patient/{existing['id']}"},
+            },
             {"request": {"method": "DELETE", "url": f"Patient/{doomed['id']}"}},
-            {"resource": {"resourceType": "Patient", "birthDate": "bad"},
-             "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": {"resourceType": "Patient", "birthDate": "bad"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
         ],
     }
     r = await client.post("/", json=bundle)
@@ -119,13 +136,23 @@ async def test_transaction_conditional_reference_and_if_none_exist(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": weight(f"Patient?identifier={ident['system']}|{ident['value']}"),
-             "request": {"method": "POST", "url": "Observation"}},
-            {"fullUrl": "urn:uuid:again", "resource": patient(identifier=[ident]),
-             "request": {"method": "POST", "url": "Patient",
-                         "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"}},
-            {"resource": weight("urn:uuid:again", 33.0),
-             "request": {"method": "POST", "url": "Observation"}},
+            {
+                "resource": weight(f"Patient?identifier={ident['system']}|{ident['value']}"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "urn:uuid:again",
+                "resource": patient(identifier=[ident]),
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
+                },
+            },
+            {
+                "resource": weight("urn:uuid:again", 33.0),
+                "request": {"method": "POST", "url": "Observation"},
+            },
         ],
     }
     r = await client.post("/", json=bundle)
@@ -143,8 +170,10 @@ async def test_transaction_unresolvable_conditional_reference_fails(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": weight("Patient?identifier=urn:x|nobody"),
-             "request": {"method": "POST", "url": "Observation"}},
+            {
+                "resource": weight("Patient?identifier=urn:x|nobody"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
         ],
     }
     r = await client.post("/", json=bundle)
@@ -158,9 +187,14 @@ async def test_transaction_patch_entry_with_binary(client: httpx.AsyncClient) ->
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json",
-                          "data": base64.b64encode(json.dumps(ops).encode()).decode()},
-             "request": {"method": "PATCH", "url": f"Patient/{existing['id']}"}},
+            {
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/json-patch+json",
+                    "data": base64.b64encode(json.dumps(ops).encode()).decode(),
+                },
+                "request": {"method": "PATCH", "url": f"Patient/{existing['id']}"},
+            },
         ],
     }
     r = await client.post("/", json=bundle)
@@ -176,11 +210,15 @@ async def test_batch_entries_succeed_or_fail_independently(client: httpx.AsyncCl
         "entry": [
             {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
             {"request": {"method": "GET", "url": "Patient/not-there"}},
-            {"resource": {"resourceType": "Patient", "birthDate": "x"},
-             "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": {"resourceType": "Patient", "birthDate": "x"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
             {"request": {"method": "GET", "url": f"Patient/{existing['id']}"}},
-            {"request": {"method": "PUT", "url": f"Patient/{existing['id']}"},
-             "resource": existing},
+            {
+                "request": {"method": "PUT", "url": f"Patient/{existing['id']}"},
+                "resource": existing,
+            },
             {"request": {"method": "GET", "url": "Spaceship/1"}},
             {"request": {"url": "Patient"}},
         ],
@@ -189,8 +227,13 @@ async def test_batch_entries_succeed_or_fail_independently(client: httpx.AsyncCl
     assert r.status_code == 200
     statuses = [e["response"]["status"] for e in r.json()["entry"]]
     assert statuses == [
-        "201 Created", "404 Not Found", "400 Bad Request", "200 OK", "200 OK",
-        "404 Not Found", "400 Bad Request",
+        "201 Created",
+        "404 Not Found",
+        "400 Bad Request",
+        "200 OK",
+        "200 OK",
+        "404 Not Found",
+        "400 Bad Request",
     ]
     failed = r.json()["entry"][1]["response"]["outcome"]
     assert failed["resourceType"] == "OperationOutcome"

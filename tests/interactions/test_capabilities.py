@@ -20,7 +20,10 @@ async def test_capability_statement(client: httpx.AsyncClient) -> None:
     assert "application/fhir+json" in cs["format"]
     rest = cs["rest"][0]
     assert {i["code"] for i in rest["interaction"]} == {
-        "transaction", "batch", "search-system", "history-system"
+        "transaction",
+        "batch",
+        "search-system",
+        "history-system",
     }
     types = [r["type"] for r in rest["resource"]]
     assert types == list(SUPPORTED_TYPES)

@@ -29,7 +29,9 @@ async def test_parallel_if_match_updates_exactly_one_wins_per_round(live_server:
                 current = (await reader.get(url)).json()
             version = current["meta"]["versionId"]
 
-            async def put(c: httpx.AsyncClient, k: int, version: str = version) -> int:
+            async def put(
+                c: httpx.AsyncClient, k: int, version: str = version, current: dict = current
+            ) -> int:
                 body = {**current, "birthDate": f"2015-01-{k + 1:02d}"}
                 r = await c.put(url, json=body, headers={"If-Match": f'W/"{version}"'})
                 return r.status_code
@@ -91,8 +93,11 @@ async def test_64_parallel_transactions_with_conditional_create_make_one(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:p", "resource": patient(identifier=ident),
-             "request": {"method": "POST", "url": "Patient", "ifNoneExist": condition}},
+            {
+                "fullUrl": "urn:uuid:p",
+                "resource": patient(identifier=ident),
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": condition},
+            },
         ],
     }
     clients = [httpx.AsyncClient(base_url=live_server, timeout=120) for _ in range(64)]

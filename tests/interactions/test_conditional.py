@@ -36,9 +36,7 @@ async def test_conditional_create(client: httpx.AsyncClient) -> None:
 async def test_conditional_create_with_unknown_parameter_is_400(
     client: httpx.AsyncClient,
 ) -> None:
-    r = await client.post(
-        "/Patient", json=patient(), headers={"If-None-Exist": "shoeSize=32"}
-    )
+    r = await client.post("/Patient", json=patient(), headers={"If-None-Exist": "shoeSize=32"})
     assert r.status_code == 400
 
 

@@ -125,9 +125,7 @@ async def test_patch_with_json_patch(client: httpx.AsyncClient) -> None:
         {"op": "test", "path": "/gender", "value": "female"},
         {"op": "replace", "path": "/birthDate", "value": "2014-12-31"},
     ]
-    r = await client.patch(
-        url, json=ops, headers={"Content-Type": "application/json-patch+json"}
-    )
+    r = await client.patch(url, json=ops, headers={"Content-Type": "application/json-patch+json"})
     assert r.status_code == 200, r.text
     assert r.json()["birthDate"] == "2014-12-31" and r.json()["meta"]["versionId"] == "2"
     failing = [{"op": "test", "path": "/gender", "value": "male"}]

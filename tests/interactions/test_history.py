@@ -70,7 +70,9 @@ async def test_type_and_system_history_with_since(client: httpx.AsyncClient) -> 
     await client.post("/Observation", json=obs)
     r = await client.get(f"/Patient/_history?_since={stamp}")
     ids = {e["resource"]["id"] for e in r.json()["entry"]}
-    assert second in ids and all(e["request"]["url"].startswith("Patient") for e in r.json()["entry"])
+    assert second in ids and all(
+        e["request"]["url"].startswith("Patient") for e in r.json()["entry"]
+    )
     system = (await client.get(f"/_history?_since={stamp}&_count=100")).json()
     types = {e["resource"]["resourceType"] for e in system["entry"]}
     assert types == {"Patient", "Observation"}

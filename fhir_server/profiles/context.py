@@ -1,0 +1,47 @@
+"""Per-validation state shared by the walker and the check functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.errors import Issue
+from fhir_server.profiles.conformance import ConformanceSource
+from fhir_server.profiles.model import CompiledProfile
+
+
+@dataclass(frozen=True)
+class Item:
+    """One occurrence of an element in the instance.
+
+    ``value`` is the JSON value (``None`` for a primitive present only through
+    its ``_name`` extension sibling, which is ``ext``); ``loc`` its FHIRPath
+    location; ``type_code`` its concrete type when known (choice key suffix or
+    the element's single type).
+    """
+
+    value: Any
+    ext: dict[str, Any] | None
+    loc: str
+    type_code: str | None = None
+
+    @property
+    def node(self) -> dict[str, Any] | None:
+        """The object holding this item's children (``_name`` for primitives)."""
+        if isinstance(self.value, dict):
+            return self.value
+        return self.ext if isinstance(self.ext, dict) else None
+
+
+@dataclass
+class Context:
+    """What one ``validate`` call accumulates: the root, the profile in force, issues."""
+
+    root: dict[str, Any]
+    source: ConformanceSource
+    profile: CompiledProfile | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    def add(self, severity: str, code: str, msg_id: str, message: str, loc: str) -> None:
+        where = f" (profile {self.profile.url})" if self.profile and self.profile.url else ""
+        self.issues.append(Issue(severity, code, f"{message}{where}", (loc,), msg_id))

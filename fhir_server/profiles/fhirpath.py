@@ -1,0 +1,109 @@
+"""FHIRPath for invariants: compile once, evaluate on an element in context.
+
+``fhirpathpy`` implements most of FHIRPath but not the FHIR-specific
+functions profiles use (``hasValue``, ``htmlChecks``, ``memberOf``,
+``conformsTo``, ``resolve``). They are supplied here as user functions:
+``memberOf`` is answered by the local terminology service, ``hasValue`` by
+the data itself; ``htmlChecks`` and ``conformsTo`` are permissive (the XHTML
+and nested-profile checks belong elsewhere) and ``resolve`` yields nothing,
+so an invariant that needs another resource cannot fail spuriously.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models
+
+from fhir_server.terminology import TerminologyService
+
+log = logging.getLogger(__name__)
+
+R4_MODEL = models["r4"]
+
+
+def _has_value(inputs: list[Any]) -> list[bool]:
+    return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict)]
+
+
+def _always_true(inputs: list[Any], *_: Any) -> list[bool]:
+    return [True]
+
+
+def _nothing(inputs: list[Any], *_: Any) -> list[Any]:
+    return []
+
+
+def _member_of(terminology: TerminologyService | None) -> Callable[[list[Any], Any], list[bool]]:
+    def member_of(inputs: list[Any], value_set: Any) -> list[bool]:
+        if terminology is None or not inputs:
+            return []
+        url = value_set[0] if isinstance(value_set, list) else value_set
+        item = inputs[0]
+        codings: list[tuple[str | None, str]] = []
+        if isinstance(item, str):
+            codings.append((None, item))
+        elif isinstance(item, dict):
+            if "coding" in item:
+                codings += [(c.get("system"), c.get("code", "")) for c in item["coding"]]
+            elif "code" in item:
+                codings.append((item.get("system"), item["code"]))
+        results = [terminology.member(str(url), s, c) for s, c in codings]
+        if any(r is True for r in results):
+            return [True]
+        if any(r is None for r in results):
+            return []
+        return [False]
+
+    return member_of
+
+
+def _ignore_trace(label: str, value: Any) -> None:
+    return None
+
+
+def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
+    """The FHIR-specific FHIRPath functions, in fhirpathpy's invocation-table form."""
+    return {
+        "hasValue": {"fn": _has_value, "arity": {0: []}},
+        "htmlChecks": {"fn": _always_true, "arity": {0: []}},
+        "conformsTo": {"fn": _always_true, "arity": {1: ["String"]}},
+        "resolve": {"fn": _nothing, "arity": {0: []}},
+        "memberOf": {"fn": _member_of(terminology), "arity": {1: ["String"]}},
+    }
+
+
+class FhirPathCompiler:
+    """Compiles expressions once per (expression) and caches the callables."""
+
+    def __init__(self, terminology: TerminologyService | None = None) -> None:
+        self._options = {
+            "userInvocationTable": user_functions(terminology),
+            "traceFn": _ignore_trace,  # core invariants call trace(); keep stdout clean
+        }
+        self._cache: dict[str, Callable[..., list[Any]] | None] = {}
+
+    def compile(self, expression: str) -> Callable[..., list[Any]] | None:
+        """The compiled expression, or ``None`` if fhirpathpy cannot parse it."""
+        if expression not in self._cache:
+            try:
+                self._cache[expression] = fhirpathpy.compile(expression, R4_MODEL, self._options)
+            except Exception as exc:  # fhirpathpy raises bare Exceptions
+                log.warning("cannot compile FHIRPath %r: %s", expression, exc)
+                self._cache[expression] = None
+        return self._cache[expression]
+
+
+def evaluate(
+    fn: Callable[..., list[Any]], value: Any, base_path: str, root: dict[str, Any]
+) -> list[Any]:
+    """Evaluate a compiled expression with ``value`` as focus and ``root`` as %resource."""
+    if value is root and base_path == root.get("resourceType"):
+        focus: Any = value
+    else:
+        focus = ResourceNode.create_node(value, base_path)  # type: ignore[no-untyped-call]
+    return fn(focus, {"resource": root, "rootResource": root})

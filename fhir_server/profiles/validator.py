@@ -1,0 +1,346 @@
+"""Profile validation: a resource against the profiles it claims or must follow.
+
+Spec: https://hl7.org/fhir/R4/profiling.html and
+https://hl7.org/fhir/R4/validation.html. ``ProfileValidator.validate`` walks
+the instance alongside the compiled rule tree of each profile (see
+``compiler``) and returns one ``Issue`` per violation, located by a FHIRPath
+expression (``Patient.name[0].family``, ``Observation.value.ofType(Quantity)``)
+and identified by the invariant key or a stable ``MRTC-PRF-*`` id (``rules``).
+
+On top of the profiles it runs the cheap part of base validation that
+pydantic's structural parse does not: required bindings and error-level
+invariants of the core resource and data types.
+
+Unknown profiles: a profile named in ``meta.profile`` that this server does
+not hold is a *warning* by default - FHIR lets any system tag resources with
+profiles (FR Core, national IGs), and a regional exchange must not be
+rejected for a tag it cannot check. It is an *error* when the URL is under
+the MRTC IG's own canonical base (a typo must not silently bypass the
+rules), when the profile is asked for explicitly (``$validate?profile=``,
+enforcement settings), or when ``unknown_profile_severity="error"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fhir_server.errors import Issue
+from fhir_server.profiles import rules
+from fhir_server.profiles.checks import bindings, cardinality, invariants, slicing, types, values
+from fhir_server.profiles.compiler import ProfileCompiler
+from fhir_server.profiles.conformance import CORE_SD_PREFIX, DEFAULT_IG_DIR, ConformanceSource
+from fhir_server.profiles.context import Context, Item
+from fhir_server.profiles.fhirpath import FhirPathCompiler
+from fhir_server.profiles.model import CompiledProfile, ElementRule
+
+log = logging.getLogger(__name__)
+
+# Base types whose internals hold nothing cheap to check (or are checked elsewhere).
+_NO_BASE_DESCENT = frozenset({"BackboneElement", "Element", "Extension", "xhtml"})
+
+
+class ProfileValidator:
+    """Validates FHIR JSON against StructureDefinitions compiled once at construction."""
+
+    def __init__(
+        self,
+        source: ConformanceSource,
+        *,
+        base_checks: bool = True,
+        unknown_profile_severity: str = "warning",
+    ) -> None:
+        self.source = source
+        self.terminology = source.terminology
+        self.base_checks = base_checks
+        self.unknown_profile_severity = unknown_profile_severity
+        self._fhirpath = FhirPathCompiler(source.terminology)
+        self._compiler = ProfileCompiler(source, self._fhirpath)
+        self._profiles: dict[str, CompiledProfile | None] = {}
+        self._base: dict[str, CompiledProfile | None] = {}
+        self.warnings: list[str] = []
+        # Compile every IG profile and extension now, so the first write pays nothing
+        # and IG authoring problems show up in the start-up log.
+        for resource in source.ig_resources:
+            if (
+                resource.get("resourceType") == "StructureDefinition"
+                and resource.get("derivation") == "constraint"
+            ):
+                compiled = self.profile(resource["url"])
+                if compiled is not None:
+                    self.warnings.extend(compiled.warnings)
+                    if self.base_checks and compiled.type:
+                        self._base_profile(compiled.type)
+        for warning in self.warnings:
+            log.warning("IG profile: %s", warning)
+
+    @classmethod
+    def from_ig(cls, ig_dir: Path | str = DEFAULT_IG_DIR, **kwargs: Any) -> ProfileValidator:
+        """Core definitions plus the IG in ``ig_dir``."""
+        return cls(ConformanceSource.from_ig(ig_dir), **kwargs)
+
+    @classmethod
+    def from_resources(cls, resources: Iterable[dict[str, Any]], **kwargs: Any) -> ProfileValidator:
+        """Core definitions plus the given StructureDefinitions/ValueSets/CodeSystems."""
+        return cls(ConformanceSource(resources), **kwargs)
+
+    # -- registry -------------------------------------------------------------
+
+    def profile(self, url: str) -> CompiledProfile | None:
+        """The compiled profile for ``url`` (cached), ``None`` if unknown."""
+        key = url.split("|", 1)[0]
+        if key not in self._profiles:
+            sd = self.source.structure_definition(key)
+            compiled = None
+            if sd is not None and sd.get("derivation") == "constraint":
+                compiled = self._compiler.compile_profile(sd)
+            self._profiles[key] = compiled
+        return self._profiles[key]
+
+    def knows_profile(self, url: str) -> bool:
+        """Whether ``url`` is a profile this validator can check (core types included)."""
+        key = url.split("|", 1)[0]
+        return self.profile(key) is not None or self._is_core_type(key)
+
+    def _is_core_type(self, url: str) -> bool:
+        return url.startswith(CORE_SD_PREFIX) and url[len(CORE_SD_PREFIX) :] in (
+            self.source.base_snapshots
+        )
+
+    def _base_profile(self, type_name: str) -> CompiledProfile | None:
+        if type_name not in self._base:
+            self._base[type_name] = self._compiler.compile_base(type_name)
+        return self._base[type_name]
+
+    # -- entry point ----------------------------------------------------------
+
+    def validate(
+        self, resource: dict[str, Any], profiles: Iterable[str] | None = None
+    ) -> list[Issue]:
+        """Issues of ``resource`` against its claimed profiles plus ``profiles``.
+
+        ``profiles`` are required by the caller ($validate's ``profile``, the
+        enforcement settings): an unknown one is always an error.
+        """
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            return [
+                Issue(
+                    "error", "structure", "The resource has no resourceType", (), rules.WRONG_TYPE
+                )
+            ]
+        ctx = Context(root=resource, source=self.source)
+        if self.base_checks:
+            self._validate_base(ctx, resource, rtype)
+        claimed = (
+            resource.get("meta", {}).get("profile", [])
+            if isinstance(resource.get("meta"), dict)
+            else []
+        )
+        explicit = [p.split("|", 1)[0] for p in profiles or ()]
+        wanted: dict[str, bool] = {}
+        for url in claimed:
+            if isinstance(url, str):
+                wanted.setdefault(url.split("|", 1)[0], False)
+        for url in explicit:
+            wanted[url] = True
+        for url, is_explicit in wanted.items():
+            self._validate_profile(ctx, url, is_explicit, rtype)
+        return ctx.issues
+
+    def _validate_profile(self, ctx: Context, url: str, explicit: bool, rtype: str) -> None:
+        compiled = self.profile(url)
+        if compiled is None:
+            if self._is_core_type(url):
+                if url[len(CORE_SD_PREFIX) :] != rtype:
+                    ctx.profile = None
+                    ctx.add(
+                        "error",
+                        "structure",
+                        rules.WRONG_TYPE,
+                        f"Profile {url} is for another resource type than {rtype}",
+                        rtype,
+                    )
+                return
+            own = self.source.is_own_canonical(url)
+            severity = (
+                "error"
+                if explicit or own or self.unknown_profile_severity == "error"
+                else "warning"
+            )
+            ctx.profile = None
+            ctx.add(
+                severity,
+                "not-found",
+                rules.UNKNOWN_PROFILE,
+                f"Profile {url} is not known to this server; the resource was not checked "
+                "against it",
+                f"{rtype}.meta.profile" if not explicit else rtype,
+            )
+            return
+        seen: set[str] = set()
+        current: CompiledProfile | None = compiled
+        while current is not None and current.url not in seen:
+            seen.add(current.url)
+            if current.type != rtype:
+                ctx.profile = current
+                ctx.add(
+                    "error",
+                    "structure",
+                    rules.WRONG_TYPE,
+                    f"Profile {current.url} constrains {current.type}, not {rtype}",
+                    rtype,
+                )
+                return
+            ctx.profile = current
+            self._check_item(ctx, current.root, Item(ctx.root, None, rtype, rtype))
+            current = self.profile(current.base_profile) if current.base_profile else None
+        ctx.profile = None
+
+    # -- the profile walk -----------------------------------------------------
+
+    def _items(self, node: dict[str, Any], rule: ElementRule, parent_loc: str) -> list[Item]:
+        """The occurrences of ``rule``'s element in ``node`` (a JSON object)."""
+        prefix = rule.choice_prefix
+        if prefix is not None and rule.choice_type is None:
+            out: list[Item] = []
+            seen: set[str] = set()
+            for raw in node:
+                key = raw[1:] if raw.startswith("_") else raw
+                if (
+                    key in seen
+                    or not key.startswith(prefix)
+                    or not key[len(prefix) :][:1].isupper()
+                ):
+                    continue
+                seen.add(key)
+                suffix = key[len(prefix) :]
+                code = self._compiler.type_suffixes.get(suffix, suffix)
+                out.extend(
+                    self._occurrences(node, key, f"{parent_loc}.{prefix}.ofType({code})", code)
+                )
+            return out
+        if rule.choice_type is not None and prefix is not None:
+            loc = f"{parent_loc}.{prefix}.ofType({rule.choice_type})"
+            return self._occurrences(node, rule.name, loc, rule.choice_type)
+        single = rule.types[0].code if len(rule.types) == 1 else None
+        return self._occurrences(node, rule.name, f"{parent_loc}.{rule.name}", single)
+
+    @staticmethod
+    def _occurrences(node: dict[str, Any], key: str, loc: str, type_code: str | None) -> list[Item]:
+        value = node.get(key)
+        ext = node.get("_" + key)
+        if value is None and ext is None:
+            return []
+        if isinstance(value, list) or isinstance(ext, list):
+            vs = value if isinstance(value, list) else []
+            es = ext if isinstance(ext, list) else []
+            return [
+                Item(
+                    vs[i] if i < len(vs) else None,
+                    es[i] if i < len(es) and isinstance(es[i], dict) else None,
+                    f"{loc}[{i}]",
+                    type_code,
+                )
+                for i in range(max(len(vs), len(es)))
+                if (i < len(vs) and vs[i] is not None) or (i < len(es) and es[i] is not None)
+            ]
+        return [Item(value, ext if isinstance(ext, dict) else None, loc, type_code)]
+
+    def _check_element(
+        self, ctx: Context, rule: ElementRule, items: list[Item], parent_loc: str
+    ) -> None:
+        cardinality.check(ctx, rule, items, parent_loc)
+        if rule.slices:
+            slicing.check(ctx, rule, items, parent_loc, self._check_item)
+        for item in items:
+            self._check_item(ctx, rule, item)
+
+    def _check_item(self, ctx: Context, rule: ElementRule, item: Item) -> None:
+        types.check(ctx, rule, item)
+        values.check(ctx, rule, item)
+        bindings.check(ctx, rule, item)
+        invariants.check(ctx, rule, item)
+        if rule.type_restricted:
+            self._check_type_profiles(ctx, rule, item)
+        node = item.node or {}
+        for child in rule.children.values():
+            self._check_element(ctx, child, self._items(node, child, item.loc), item.loc)
+
+    def _check_type_profiles(self, ctx: Context, rule: ElementRule, item: Item) -> None:
+        """Validate an item against the profiles its type must conform to (extensions)."""
+        for t in rule.types:
+            if not t.profiles or (item.type_code and item.type_code != t.code):
+                continue
+            for url in t.profiles:
+                compiled = self.profile(url)
+                if compiled is None:
+                    if t.code == "Extension" and not self._is_core_type(url):
+                        ctx.add(
+                            "warning",
+                            "not-found",
+                            rules.UNKNOWN_EXTENSION,
+                            f"Extension definition {url} is not known; not checked",
+                            item.loc,
+                        )
+                    continue
+                saved = ctx.profile
+                ctx.profile = compiled
+                # The type profile's root cardinality is the slice's business.
+                self._check_item(ctx, compiled.root, item)
+                ctx.profile = saved
+
+    # -- the base walk ----------------------------------------------------------
+
+    def _validate_base(self, ctx: Context, resource: dict[str, Any], rtype: str) -> None:
+        compiled = self._base_profile(rtype)
+        if compiled is None:
+            return
+        saved_root = ctx.root
+        ctx.root = resource
+        self._base_item(ctx, compiled.root, compiled.root, Item(resource, None, rtype, rtype))
+        ctx.root = saved_root
+
+    def _base_item(self, ctx: Context, top: ElementRule, rule: ElementRule, item: Item) -> None:
+        bindings.check(ctx, rule, item)
+        invariants.check(ctx, rule, item)
+        node = item.node
+        if node is None:
+            return
+        for child in rule.children.values():
+            for sub in self._items(node, child, item.loc):
+                self._base_item(ctx, top, child, sub)
+        if rule.content_reference:
+            target = _rule_by_path(top, rule.content_reference.lstrip("#"))
+            if target is not None:
+                for child in target.children.values():
+                    for sub in self._items(node, child, item.loc):
+                        self._base_item(ctx, top, child, sub)
+            return
+        code = item.type_code
+        if code is None and len(rule.types) == 1:
+            code = rule.types[0].code
+        if not code or code in _NO_BASE_DESCENT or not code[0].isupper() or rule is top:
+            return
+        if code == "Resource" and isinstance(item.value, dict):
+            inner = item.value.get("resourceType")
+            if isinstance(inner, str):
+                self._validate_base(ctx, item.value, inner)
+            return
+        compiled = self._base_profile(code)
+        if compiled is not None:
+            self._base_item(ctx, compiled.root, compiled.root, item)
+
+
+def _rule_by_path(root: ElementRule, path: str) -> ElementRule | None:
+    parts = path.split(".")
+    if parts[0] != root.name:
+        return None
+    current: ElementRule | None = root
+    for part in parts[1:]:
+        if current is None:
+            return None
+        current = current.children.get(part) or current.children.get(part.replace("[x]", ""))
+    return current

@@ -1,0 +1,374 @@
+"""Each kind of profile constraint, on the small test IG in ``fixtures/``.
+
+Every case mutates a valid instance and asserts the exact issue: severity,
+message id (rule id or invariant key) and FHIRPath location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import BASE, CHILD, PATIENT, RELIABILITY, WEIGHT
+
+from fhir_server.errors import Issue
+from fhir_server.profiles import ProfileValidator, rules
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def errors_of(issues: list[Issue]) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    return [(i.severity, i.msg_id, i.expression) for i in issues if i.severity != "information"]
+
+
+def test_valid_instances_have_no_issue(
+    validator: ProfileValidator, patient: dict[str, Any], weight: dict[str, Any]
+) -> None:
+    assert validator.validate(patient) == []
+    assert validator.validate(weight) == []
+
+
+def _del(path: str) -> Mutation:
+    def mutate(r: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = r
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        del node[int(last) if last.isdigit() else last]
+
+    return mutate
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(r: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = r
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _append(path: str, value: Any) -> Mutation:
+    def mutate(r: dict[str, Any]) -> None:
+        node: Any = r
+        for p in path.split("."):
+            node = node[int(p)] if p.isdigit() else node[p]
+        node.append(value)
+
+    return mutate
+
+
+PATIENT_CASES: list[tuple[str, Mutation, tuple[str, str, str]]] = [
+    # cardinality
+    (
+        "missing birth date",
+        _del("birthDate"),
+        ("error", rules.MIN_CARDINALITY, "Patient.birthDate"),
+    ),
+    (
+        "too many telecoms",
+        _set("telecom", [{"system": "phone", "value": str(i)} for i in range(3)]),
+        ("error", rules.MAX_CARDINALITY, "Patient.telecom[2]"),
+    ),
+    (
+        "prohibited element",
+        _set("managingOrganization", {"reference": "Organization/o"}),
+        ("error", rules.MAX_CARDINALITY, "Patient.managingOrganization"),
+    ),
+    (
+        "missing family in the official name slice",
+        _del("name.0.family"),
+        ("error", rules.MIN_CARDINALITY, "Patient.name[0].family"),
+    ),
+    # fixed / pattern
+    ("fixed boolean", _set("active", False), ("error", rules.FIXED_VALUE, "Patient.active")),
+    (
+        "pattern codeable concept",
+        _set("identifier.1.type", {"text": "local"}),
+        ("error", rules.PATTERN_VALUE, "Patient.identifier[1].type"),
+    ),
+    # bindings
+    (
+        "required binding",
+        _set("gender", "other"),
+        ("error", rules.REQUIRED_BINDING, "Patient.gender"),
+    ),
+    (
+        "extensible binding",
+        _set("maritalStatus", {"coding": [{"system": "urn:x", "code": "M"}]}),
+        ("warning", rules.EXTENSIBLE_BINDING, "Patient.maritalStatus"),
+    ),
+    # types
+    (
+        "choice type not allowed",
+        _set("deceasedDateTime", "2020-01-01"),
+        ("error", rules.TYPE_NOT_ALLOWED, "Patient.deceased.ofType(dateTime)"),
+    ),
+    (
+        "reference target not allowed",
+        _set("generalPractitioner", [{"reference": "Organization/o1"}]),
+        ("error", rules.TARGET_NOT_ALLOWED, "Patient.generalPractitioner[0]"),
+    ),
+    # identifier slicing by system (value discriminator)
+    (
+        "identifier slice missing",
+        _del("identifier.1"),
+        ("error", rules.MIN_CARDINALITY, "Patient.identifier"),
+    ),
+    (
+        "identifier slice too many",
+        _append(
+            "identifier", {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "223456789012345"}
+        ),
+        ("error", rules.MAX_CARDINALITY, "Patient.identifier[2]"),
+    ),
+    (
+        "constraint inside a slice",
+        _set("identifier.0.value", "12"),
+        ("error", "test-nir-1", "Patient.identifier[0].value"),
+    ),
+    # name slicing by use, closed
+    (
+        "closed slicing",
+        _append("name", {"use": "maiden", "family": "X"}),
+        ("error", rules.CLOSED_SLICING, "Patient.name[2]"),
+    ),
+    # extension slicing by url + the extension's own definition
+    (
+        "required extension missing",
+        _del("extension.0"),
+        ("error", rules.MIN_CARDINALITY, "Patient.extension"),
+    ),
+    (
+        "complex extension: sub-extension missing",
+        _del("extension.0.extension.0"),
+        ("error", rules.MIN_CARDINALITY, "Patient.extension[0].extension"),
+    ),
+    (
+        "complex extension: required binding of a sub-extension",
+        _set("extension.0.extension.0.valueCode", "QUAL"),
+        ("error", rules.REQUIRED_BINDING, "Patient.extension[0].extension[0].value.ofType(code)"),
+    ),
+    (
+        "complex extension: value type",
+        _set("extension.0.extension.1", {"url": "date", "valueString": "hier"}),
+        ("error", rules.TYPE_NOT_ALLOWED, "Patient.extension[0].extension[1].value.ofType(string)"),
+    ),
+    (
+        "complex extension: unknown sub-extension (closed)",
+        _append("extension.0.extension", {"url": "other", "valueString": "x"}),
+        ("error", rules.CLOSED_SLICING, "Patient.extension[0].extension[2]"),
+    ),
+    (
+        "complex extension: value forbidden",
+        _set("extension.0.valueString", "x"),
+        ("error", rules.MAX_CARDINALITY, "Patient.extension[0].value.ofType(string)"),
+    ),
+    (
+        "core extension value type",
+        _set(
+            "extension.1",
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                "valueString": "Nice",
+            },
+        ),
+        ("error", rules.TYPE_NOT_ALLOWED, "Patient.extension[1].value.ofType(string)"),
+    ),
+    (
+        "nested extension on a slice",
+        _set("name.1.extension.0.valueInteger", 3),
+        ("error", rules.TYPE_NOT_ALLOWED, "Patient.name[1].extension[0].value.ofType(integer)"),
+    ),
+    # invariants
+    (
+        "invariant error",
+        _set("name", [{"use": "official", "given": ["A"]}]),
+        ("error", "test-pat-1", "Patient"),
+    ),
+    ("invariant warning", _set("deceasedBoolean", True), ("warning", "test-pat-2", "Patient")),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [(m, e) for _, m, e in PATIENT_CASES], ids=[c[0] for c in PATIENT_CASES]
+)
+def test_patient_constraint_violation_is_reported(
+    validator: ProfileValidator,
+    patient: dict[str, Any],
+    mutate: Mutation,
+    expected: tuple[str, str, str],
+) -> None:
+    mutate(patient)
+    found = errors_of(validator.validate(patient))
+    severity, msg_id, location = expected
+    assert (severity, msg_id, (location,)) in found, found
+
+
+WEIGHT_CASES: list[tuple[str, Mutation, tuple[str, str, str]]] = [
+    (
+        "category slice by pattern missing",
+        _set("category", [{"text": "other"}]),
+        ("error", rules.MIN_CARDINALITY, "Observation.category"),
+    ),
+    (
+        "code pattern",
+        _set("code", {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}),
+        ("error", rules.PATTERN_VALUE, "Observation.code"),
+    ),
+    (
+        "coding slice by system and code",
+        _set("code.coding.0.system", "http://snomed.info/sct"),
+        ("error", rules.MIN_CARDINALITY, "Observation.code.coding"),
+    ),
+    (
+        "value type",
+        _set("valueString", "65 kg"),
+        ("error", rules.TYPE_NOT_ALLOWED, "Observation.value.ofType(string)"),
+    ),
+    ("missing value", _del("valueQuantity"), ("error", rules.MIN_CARDINALITY, "Observation.value")),
+    (
+        "fixed unit",
+        _set("valueQuantity.code", "g"),
+        ("error", rules.FIXED_VALUE, "Observation.value.ofType(Quantity).code"),
+    ),
+    (
+        "plausible value",
+        _set("valueQuantity.value", 400),
+        ("error", "test-wt-1", "Observation.value.ofType(Quantity)"),
+    ),
+    (
+        "target profile's type",
+        _set("subject", {"reference": "Group/g1"}),
+        ("error", rules.TARGET_NOT_ALLOWED, "Observation.subject"),
+    ),
+    (
+        "required binding to a core code system",
+        _set("status", "preliminary"),
+        ("error", rules.REQUIRED_BINDING, "Observation.status"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [(m, e) for _, m, e in WEIGHT_CASES], ids=[c[0] for c in WEIGHT_CASES]
+)
+def test_observation_constraint_violation_is_reported(
+    validator: ProfileValidator,
+    weight: dict[str, Any],
+    mutate: Mutation,
+    expected: tuple[str, str, str],
+) -> None:
+    mutate(weight)
+    found = errors_of(validator.validate(weight))
+    severity, msg_id, location = expected
+    assert (severity, msg_id, (location,)) in found, found
+
+
+def test_primitive_with_only_an_extension_counts_as_present(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    del patient["birthDate"]
+    patient["_birthDate"] = {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                "valueCode": "unknown",
+            }
+        ]
+    }
+    assert validator.validate(patient) == []
+
+
+def test_contained_reference_target_is_resolved(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["contained"] = [{"resourceType": "Organization", "id": "org", "name": "MSP"}]
+    patient["generalPractitioner"] = [{"reference": "#org"}]
+    found = errors_of(validator.validate(patient))
+    assert ("error", rules.TARGET_NOT_ALLOWED, ("Patient.generalPractitioner[0]",)) in found
+
+
+def test_bundle_internal_reference_is_left_to_bundle_processing(
+    validator: ProfileValidator, weight: dict[str, Any]
+) -> None:
+    weight["subject"] = {"reference": "urn:uuid:6f1c2b0e-8f43-4d55-9a5e-111111111111"}
+    assert validator.validate(weight) == []
+
+
+def test_base_profile_chain_is_validated_too(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["meta"]["profile"] = [CHILD]
+    assert validator.validate(patient) == []
+    patient["birthDate"] = "1990-01-01"
+    del patient["telecom"]
+    patient["active"] = False
+    found = errors_of(validator.validate(patient))
+    assert ("error", "test-child-1", ("Patient.birthDate",)) in found
+    # the base profile's fixed value still applies through the derived profile
+    assert ("error", rules.FIXED_VALUE, ("Patient.active",)) in found
+
+
+def test_profile_passed_explicitly_applies_without_a_claim(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    del patient["meta"]
+    del patient["birthDate"]
+    assert validator.validate(patient) == []
+    found = errors_of(validator.validate(patient, [PATIENT]))
+    assert ("error", rules.MIN_CARDINALITY, ("Patient.birthDate",)) in found
+
+
+def test_unknown_foreign_profile_is_a_warning(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["meta"]["profile"].append(
+        "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient"
+    )
+    assert errors_of(validator.validate(patient)) == [
+        ("warning", rules.UNKNOWN_PROFILE, ("Patient.meta.profile",))
+    ]
+
+
+def test_unknown_profile_under_our_canonical_base_is_an_error(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["meta"]["profile"] = [f"{BASE}/StructureDefinition/test-patient-typo"]
+    assert errors_of(validator.validate(patient)) == [
+        ("error", rules.UNKNOWN_PROFILE, ("Patient.meta.profile",))
+    ]
+
+
+def test_unknown_profile_asked_for_explicitly_is_an_error(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    found = errors_of(validator.validate(patient, ["http://example.org/StructureDefinition/x"]))
+    assert found == [("error", rules.UNKNOWN_PROFILE, ("Patient",))]
+
+
+def test_profile_of_another_type_is_an_error(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["meta"]["profile"] = [WEIGHT]
+    assert errors_of(validator.validate(patient)) == [("error", rules.WRONG_TYPE, ("Patient",))]
+
+
+def test_extension_profile_is_not_a_resource_profile(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["meta"]["profile"] = [RELIABILITY]
+    assert ("error", rules.WRONG_TYPE, ("Patient",)) in errors_of(validator.validate(patient))
+
+
+def test_issue_names_the_profile_and_the_element(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    del patient["birthDate"]
+    (issue,) = validator.validate(patient)
+    assert issue.code == "required"
+    assert PATIENT in issue.diagnostics
+    assert "Patient.birthDate" in issue.diagnostics

@@ -1,0 +1,74 @@
+"""FHIR_ENFORCE_PROFILES: which profiles a resource must satisfy beyond its claims."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import CHILD, PATIENT, WEIGHT
+
+from fhir_server.profiles import ProfileValidator
+from fhir_server.profiles.enforcement import EnforcementPolicy
+from fhir_server.profiles.settings import ProfileSettings
+
+
+def test_off_by_default(validator: ProfileValidator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FHIR_ENFORCE_PROFILES", raising=False)
+    policy = EnforcementPolicy.parse(ProfileSettings().enforce_profiles, validator)
+    assert not policy.enabled
+    assert policy.profiles_for({"resourceType": "Patient"}) == []
+
+
+def test_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FHIR_ENFORCE_PROFILES", f"Patient={PATIENT}")
+    monkeypatch.setenv("FHIR_UNKNOWN_PROFILE_SEVERITY", "error")
+    settings = ProfileSettings()
+    assert settings.enforce_profiles == f"Patient={PATIENT}"
+    assert settings.unknown_profile_severity == "error"
+
+
+def test_type_equals_url(validator: ProfileValidator, patient: dict[str, Any]) -> None:
+    policy = EnforcementPolicy.parse(f"Patient={PATIENT}", validator)
+    del patient["meta"]
+    assert policy.profiles_for(patient) == [PATIENT]
+    assert policy.profiles_for({"resourceType": "Observation"}) == []
+    del patient["birthDate"]
+    issues = validator.validate(patient, policy.profiles_for(patient))
+    assert [i.expression for i in issues] == [("Patient.birthDate",)]
+
+
+def test_claimed_profile_is_not_enforced_twice(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    policy = EnforcementPolicy.parse(f"Patient={PATIENT}", validator)
+    assert policy.profiles_for(patient) == []
+
+
+def test_all_ig_profiles_by_type(validator: ProfileValidator, weight: dict[str, Any]) -> None:
+    policy = EnforcementPolicy.parse("mrtc", validator)
+    # Patient has two profiles (test-patient and its child): chosen by the resource's code,
+    # and neither fixes one, so both apply.
+    assert sorted(policy.profiles_for({"resourceType": "Patient"})) == sorted([PATIENT, CHILD])
+    del weight["meta"]
+    assert policy.profiles_for(weight) == [WEIGHT]
+
+
+def test_type_with_several_profiles_selects_by_code(
+    validator: ProfileValidator, weight: dict[str, Any]
+) -> None:
+    policy = EnforcementPolicy.parse("Observation", validator)
+    del weight["meta"]
+    assert policy.profiles_for(weight) == [WEIGHT]
+    weight["code"] = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
+    # only one Observation profile: it is enforced whatever the code
+    assert policy.profiles_for(weight) == [WEIGHT]
+
+
+@pytest.mark.parametrize(
+    "spec", ["Patient=https://nope.example/x", "Encounter", f"Observation={PATIENT}"]
+)
+def test_bad_settings_fail_at_start_up_with_the_reason(
+    validator: ProfileValidator, spec: str
+) -> None:
+    with pytest.raises(ValueError, match="FHIR_ENFORCE_PROFILES"):
+        EnforcementPolicy.parse(spec, validator)

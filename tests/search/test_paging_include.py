@@ -1,0 +1,232 @@
+"""Result control: paging links, _count, _sort, _total, _include/_revinclude."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from fhir_server.errors import InvalidRequest, TooCostly, UnsupportedParameter
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.search import search
+from fhir_server.search.settings import get_search_settings
+from tests.search.conftest import BASE, ids_of, indexes, store
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def data(ctx: Context) -> None:
+    await indexes(ctx, "Patient", "Observation", "Organization")
+    await store(ctx, {"resourceType": "Organization", "id": "org1", "name": "Centre"})
+    patients = [
+        {
+            "resourceType": "Patient",
+            "id": f"p{i:02d}",
+            "name": [{"family": f"Fam{i % 4}"}],
+            "birthDate": f"{2000 + i % 7}-01-01",
+            "managingOrganization": {"reference": "Organization/org1"},
+        }
+        for i in range(23)
+    ]
+    await store(ctx, *patients)
+    await store(
+        ctx,
+        *[
+            {
+                "resourceType": "Observation",
+                "id": f"o{i:02d}",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                "subject": {"reference": f"Patient/p{i % 3:02d}"},
+                "effectiveDateTime": f"2020-01-{i + 1:02d}",
+            }
+            for i in range(9)
+        ],
+    )
+
+
+def params_of(url: str) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(url).query)
+
+
+def link(bundle: dict[str, Any], rel: str) -> str | None:
+    return next((x["url"] for x in bundle["link"] if x["relation"] == rel), None)
+
+
+async def follow(ctx: Context, url: str) -> dict[str, Any]:
+    assert url.startswith(BASE + "/Patient?")
+    return await search(ctx, "Patient", params_of(url))
+
+
+async def test_pages_cover_everything_once_with_absolute_links(ctx: Context) -> None:
+    bundle = await search(ctx, "Patient", [("_count", "5"), ("_sort", "family")])
+    assert link(
+        bundle,
+        "self",
+    ).startswith(BASE + "/Patient?")  # type: ignore[union-attr]
+    assert link(bundle, "previous") is None
+    seen = ids_of(bundle)
+    pages = 1
+    while (nxt := link(bundle, "next")) is not None:
+        bundle = await follow(ctx, nxt)
+        seen += ids_of(bundle)
+        pages += 1
+    assert pages == 5
+    assert sorted(seen) == [f"p{i:02d}" for i in range(23)]
+    assert len(seen) == len(set(seen))
+
+
+async def test_sort_orders_by_several_keys(ctx: Context) -> None:
+    bundle = await search(ctx, "Patient", [("_sort", "-family,birthdate"), ("_count", "100")])
+    res = [e["resource"] for e in bundle["entry"]]
+    keys = [(r["name"][0]["family"], r["birthDate"], r["id"]) for r in res]
+    expected = sorted(keys, key=lambda k: (k[1], k[2]))
+    expected = sorted(expected, key=lambda k: k[0], reverse=True)
+    assert keys == expected
+
+
+async def test_previous_link_walks_back(ctx: Context) -> None:
+    first = await search(ctx, "Patient", [("_count", "4"), ("_sort", "-birthdate")])
+    second = await follow(ctx, link(first, "next"))  # type: ignore[arg-type]
+    third = await follow(ctx, link(second, "next"))  # type: ignore[arg-type]
+    back = await follow(ctx, link(third, "previous"))  # type: ignore[arg-type]
+    assert ids_of(back) == ids_of(second)
+    back2 = await follow(ctx, link(back, "previous"))  # type: ignore[arg-type]
+    assert ids_of(back2) == ids_of(first)
+    assert link(back2, "previous") is None
+
+
+async def test_paging_stays_correct_while_data_changes(ctx: Context) -> None:
+    first = await search(ctx, "Observation", [("_count", "3"), ("code", "29463-7")])
+    shown = ids_of(first)
+    # a resource is created before the cursor and one after it; one not yet shown is deleted
+    await store(
+        ctx,
+        {
+            "resourceType": "Observation",
+            "id": "o00a",
+            "status": "final",
+            "code": {"coding": [{"code": "29463-7"}]},
+        },
+    )
+    await ctx.db["Observation"].update_one({"_id": "o05"}, {"$set": {"del": True}})
+    rest: list[str] = []
+    bundle = first
+    while (nxt := link(bundle, "next")) is not None:
+        bundle = await search(ctx, "Observation", params_of(nxt))
+        rest += ids_of(bundle)
+    await ctx.db["Observation"].update_one({"_id": "o05"}, {"$set": {"del": False}})
+    await ctx.db["Observation"].delete_one({"_id": "o00a"})
+    assert not set(shown) & set(rest)
+    assert "o05" not in rest and "o00a" not in rest  # o00a sorts before the cursor
+    assert sorted(shown + rest) == [f"o{i:02d}" for i in range(9) if i != 5]
+
+
+async def test_count_is_clamped_and_zero_means_count_only(ctx: Context) -> None:
+    bundle = await search(ctx, "Patient", [("_count", "0")])
+    assert bundle["total"] == 23 and "entry" not in bundle
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Patient", [("_count", "-1")])
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Patient", [("_count", "lots")])
+    big = await search(ctx, "Patient", [("_count", "100000")])
+    assert ("_count", "1000") in params_of(link(big, "self"))  # type: ignore[arg-type]
+
+
+async def test_total_is_not_counted_unless_asked(ctx: Context) -> None:
+    assert "total" not in await search(ctx, "Patient", [("_count", "2")])
+    assert (await search(ctx, "Patient", [("_count", "2"), ("_total", "accurate")]))["total"] == 23
+    assert (await search(ctx, "Patient", [("family", "fam1"), ("_total", "estimate")]))[
+        "total"
+    ] == 6
+    assert "total" not in await search(ctx, "Patient", [("_count", "2"), ("_total", "none")])
+
+
+async def test_include_and_revinclude(ctx: Context) -> None:
+    bundle = await search(
+        ctx, "Observation", [("_id", "o00,o01"), ("_include", "Observation:subject")]
+    )
+    assert sorted(ids_of(bundle)) == ["o00", "o01"]
+    assert sorted(ids_of(bundle, "include")) == ["p00", "p01"]
+    bundle = await search(ctx, "Patient", [("_id", "p00"), ("_revinclude", "Observation:subject")])
+    assert ids_of(bundle) == ["p00"]
+    assert sorted(ids_of(bundle, "include")) == ["o00", "o03", "o06"]
+    typed = await search(
+        ctx, "Observation", [("_id", "o00"), ("_include", "Observation:subject:Group")]
+    )
+    assert ids_of(typed, "include") == []
+
+
+async def test_include_iterate_follows_included_resources(ctx: Context) -> None:
+    bundle = await search(
+        ctx,
+        "Observation",
+        [
+            ("_id", "o00"),
+            ("_include", "Observation:subject"),
+            ("_include:iterate", "Patient:organization"),
+        ],
+    )
+    assert sorted(ids_of(bundle, "include")) == ["org1", "p00"]
+    without = await search(
+        ctx,
+        "Observation",
+        [("_id", "o00"), ("_include", "Observation:subject"), ("_include", "Patient:organization")],
+    )
+    assert sorted(ids_of(without, "include")) == ["p00"]
+
+
+async def test_include_fan_out_is_bounded(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_search_settings(), "max_include", 2)
+    with pytest.raises(TooCostly):
+        await search(ctx, "Patient", [("_id", "p00"), ("_revinclude", "Observation:subject")])
+
+
+async def test_invalid_include_is_an_error(ctx: Context) -> None:
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Observation", [("_include", "Observation:status")])
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Observation", [("_include", "Nope:subject")])
+
+
+async def test_unknown_params_are_reported_and_left_out_of_self_link(ctx: Context) -> None:
+    bundle = await search(ctx, "Patient", [("family", "fam1"), ("foo", "bar")])
+    outcome = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(outcome) == 1
+    issue = outcome[0]["resource"]["issue"][0]
+    assert issue["severity"] == "warning" and "foo" in issue["diagnostics"]
+    self_params = params_of(link(bundle, "self"))  # type: ignore[arg-type]
+    assert ("family", "fam1") in self_params
+    assert all(name != "foo" for name, _ in self_params)
+    with pytest.raises(UnsupportedParameter):
+        await search(ctx, "Patient", [("family", "fam1"), ("foo", "bar")], strict=True)
+
+
+async def test_forged_cursor_is_rejected(ctx: Context) -> None:
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Patient", [("_cursor", "eyJ$bad")])
+    import base64
+
+    import bson
+
+    forged = base64.urlsafe_b64encode(
+        bson.encode({"k": [], "i": {"$gt": ""}, "f": True, "t": 0})
+    ).decode()
+    with pytest.raises(InvalidRequest):
+        await search(ctx, "Patient", [("_cursor", forged)])
+
+
+async def test_system_search_with_type(ctx: Context) -> None:
+    bundle = await search(ctx, None, [("_type", "Organization,Observation"), ("_count", "4")])
+    first = [e["fullUrl"] for e in bundle["entry"]]
+    assert first[0] == f"{BASE}/Organization/org1"
+    assert link(bundle, "self").startswith(BASE + "?")  # type: ignore[union-attr]
+    seen = list(first)
+    while (nxt := link(bundle, "next")) is not None:
+        bundle = await search(ctx, None, params_of(nxt))
+        seen += [e["fullUrl"] for e in bundle["entry"]]
+    assert len(seen) == 10 and len(set(seen)) == 10
+    with pytest.raises(UnsupportedParameter):
+        await search(ctx, None, [("_type", "Patient,Observation"), ("_sort", "_lastUpdated")])
