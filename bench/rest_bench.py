@@ -29,10 +29,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from pymongo import AsyncMongoClient
 
 from bench.common import Result, database, fhir_server, run_load
+from fhir_server.interactions.write import stamp
+from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.storage.documents import now
+from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.search_query import ensure_search_indexes
 
 
 def make_patient(i: int) -> dict[str, Any]:
@@ -94,73 +100,166 @@ def make_transaction(i: int) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-async def bench_server(base: str, n: int, tx: int, concurrency: int) -> list[Result]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
+async def bench_server(
+    base: str, n: int, tx: int, concurrency: int
+) -> tuple[list[Result], list[str]]:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base_url=base, connector=connector) as http:
         ids: list[str] = [""] * n
         offset = concurrency * 1_000_000
+        minimal = {"Prefer": "return=minimal"}
 
         async def create(i: int) -> None:
-            r = await http.post(
-                "/Patient", json=make_patient(offset + i), headers={"Prefer": "return=minimal"}
-            )
-            assert r.status_code == 201, r.text
-            ids[i] = r.headers["location"].split("/")[-3]
+            async with http.post("/Patient", json=make_patient(offset + i), headers=minimal) as r:
+                assert r.status == 201, await r.text()
+                ids[i] = r.headers["Location"].split("/")[-3]
 
         async def read(i: int) -> None:
-            r = await http.get(f"/Patient/{ids[i]}")
-            assert r.status_code == 200
+            async with http.get(f"/Patient/{ids[i]}") as r:
+                assert r.status == 200
+                await r.read()
 
         async def update(i: int) -> None:
             body = {**make_patient(offset + i), "id": ids[i], "gender": "other"}
-            r = await http.put(
-                f"/Patient/{ids[i]}", json=body, headers={"Prefer": "return=minimal"}
-            )
-            assert r.status_code == 200, r.text
+            async with http.put(f"/Patient/{ids[i]}", json=body, headers=minimal) as r:
+                assert r.status == 200, await r.text()
 
         async def transaction(i: int) -> None:
-            r = await http.post(
-                "/", json=make_transaction(offset + i), headers={"Prefer": "return=minimal"}
-            )
-            assert r.status_code == 200, r.text
+            bundle = make_transaction(offset + i)
+            async with http.post("/", json=bundle, headers=minimal) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
 
-        return [
+        results = [
             await run_load("server create", concurrency, n, create),
             await run_load("server read", concurrency, n, read),
             await run_load("server update", concurrency, n, update),
             await run_load("server transaction(10)", concurrency, tx, transaction),
         ]
+        return results, ids
 
 
-async def bench_raw(uri: str, db_name: str, n: int, tx: int, concurrency: int) -> list[Result]:
+def stored_documents(
+    type_: str, resource: dict[str, Any], registry: SearchParameterRegistry, version: int = 1
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The current and history documents the server would write for ``resource``."""
+    id_ = uuid.uuid4().hex
+    when = now()
+    body = stamp(resource, id_, version, when)
+    current = {
+        "_id": id_,
+        "vid": version,
+        "lu": when,
+        "del": False,
+        "res": body,
+        "idx": build_index(registry, type_, body),
+        "idxv": INDEX_VERSION,
+    }
+    history = {
+        "_id": f"{type_}/{id_}/{version}",
+        "t": type_,
+        "id": id_,
+        "vid": version,
+        "lu": when,
+        "del": False,
+        "res": body,
+        "m": "POST",
+    }
+    return current, history
+
+
+async def bench_raw(
+    uri: str, db_name: str, n: int, tx: int, concurrency: int, read_ids: list[str]
+) -> list[Result]:
+    """The raw driver: bare single-document work, and the server's own documents."""
+    registry = SearchParameterRegistry.load_default()
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri, maxPoolSize=max(16, concurrency))
-    coll = client[db_name][f"raw_patient_c{concurrency}"]
-    obs = client[db_name][f"raw_obs_c{concurrency}"]
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    db = client[f"{db_name}_raw{concurrency}"]
+    await ensure_search_indexes(db, registry, ["Patient", "Observation"])
+    await MongoRepository(client, db).ensure_base_indexes()
+    served = client[db_name]["Patient"]
+    bare = db["bare"]
     offset = concurrency * 1_000_000
+    bare_ids = [uuid.uuid4().hex for _ in range(n)]
+    docs = [stored_documents("Patient", make_patient(offset + i), registry) for i in range(n)]
+    tx_docs = []
+    for i in range(tx):
+        patient = stored_documents("Patient", make_patient(offset + i), registry)
+        tx_docs.append(
+            [patient]
+            + [
+                stored_documents(
+                    "Observation", make_weight(f"Patient/{patient[0]['_id']}", k), registry
+                )
+                for k in range(9)
+            ]
+        )
 
-    async def create(i: int) -> None:
-        await coll.insert_one({"_id": ids[i], "res": make_patient(offset + i)})
+    async def in_txn(work: Any) -> None:
+        async with client.start_session() as s:
+            await s.with_transaction(work)  # the driver's helper retries write conflicts
+
+    async def bare_create(i: int) -> None:
+        await bare.insert_one({"_id": bare_ids[i], "res": make_patient(offset + i)})
+
+    async def same_create(i: int) -> None:
+        current, history = docs[i]
+
+        async def work(s: Any) -> None:
+            await db["Patient"].insert_one(current, session=s)
+            await db["_history"].insert_one(history, session=s)
+
+        await in_txn(work)
 
     async def read(i: int) -> None:
-        assert await coll.find_one({"_id": ids[i]}) is not None
+        assert await served.find_one({"_id": read_ids[i % len(read_ids)]}) is not None
 
-    async def update(i: int) -> None:
+    async def bare_update(i: int) -> None:
         doc = {**make_patient(offset + i), "gender": "other"}
-        await coll.replace_one({"_id": ids[i]}, {"res": doc})
+        await bare.replace_one({"_id": bare_ids[i]}, {"res": doc})
 
-    async def transaction(i: int) -> None:
-        docs = [{"_id": uuid.uuid4().hex, "res": make_patient(offset + i)}]
-        docs += [{"_id": uuid.uuid4().hex, "res": make_weight("Patient/x", k)} for k in range(9)]
-        async with client.start_session() as s, await s.start_transaction():
-            await obs.insert_many(docs, session=s)
+    async def same_update(i: int) -> None:
+        current, history = docs[i]
+        body = {**current["res"], "gender": "other"}
+        new = {**current, "vid": 2, "res": body}
+        del new["_id"]
+
+        async def work(s: Any) -> None:
+            await db["Patient"].update_one(
+                {"_id": current["_id"], "vid": 1}, {"$set": new}, session=s
+            )
+            await db["_history"].insert_one(
+                {**history, "_id": history["_id"][:-1] + "2", "vid": 2, "res": body}, session=s
+            )
+
+        await in_txn(work)
+
+    async def bare_transaction(i: int) -> None:
+        batch = [{"_id": uuid.uuid4().hex, "res": make_patient(offset + i)}]
+        batch += [{"_id": uuid.uuid4().hex, "res": make_weight("Patient/x", k)} for k in range(9)]
+
+        async def work(s: Any) -> None:
+            await bare.insert_many(batch, session=s)
+
+        await in_txn(work)
+
+    async def same_transaction(i: int) -> None:
+        async def work(s: Any) -> None:
+            for k, (current, history) in enumerate(tx_docs[i]):
+                await db["Patient" if k == 0 else "Observation"].insert_one(current, session=s)
+                await db["_history"].insert_one(history, session=s)
+
+        await in_txn(work)
 
     try:
         return [
-            await run_load("raw insert_one", concurrency, n, create),
-            await run_load("raw find_one", concurrency, n, read),
-            await run_load("raw replace_one", concurrency, n, update),
-            await run_load("raw insert_many(10) in txn", concurrency, tx, transaction),
+            await run_load("raw bare insert_one", concurrency, n, bare_create),
+            await run_load("raw same docs+history", concurrency, n, same_create),
+            await run_load("raw find_one (same docs)", concurrency, n, read),
+            await run_load("raw bare replace_one", concurrency, n, bare_update),
+            await run_load("raw same update+history", concurrency, n, same_update),
+            await run_load("raw bare insert_many(10)", concurrency, tx, bare_transaction),
+            await run_load("raw same 10 docs+history", concurrency, tx, same_transaction),
         ]
     finally:
         await client.close()
@@ -171,16 +270,33 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     db_name = f"bench_{int(time.time())}"
     with database() as uri, fhir_server(uri, db_name) as base:
         for concurrency in args.concurrency:
-            server = await bench_server(base, args.n, args.tx, concurrency)
-            raw = await bench_raw(uri, db_name, args.n, args.tx, concurrency)
+            server, ids = await bench_server(base, args.n, args.tx, concurrency)
+            raw = await bench_raw(uri, db_name, args.n, args.tx, concurrency, ids)
             print(f"\n== concurrency {concurrency} ==")
-            for s, r in zip(server, raw, strict=True):
-                ratio = s.throughput / r.throughput if r.throughput else 0.0
+            pairs = {
+                "create": (server[0], raw[0], raw[1]),
+                "read": (server[1], raw[2], raw[2]),
+                "update": (server[2], raw[3], raw[4]),
+                "transaction": (server[3], raw[5], raw[6]),
+            }
+            for op, (s, bare, same) in pairs.items():
                 print(s.row())
-                print(r.row())
-                print(f"{'':<28} server/raw throughput = {ratio:.0%}")
+                print(bare.row())
+                if same is not bare:
+                    print(same.row())
+                r_bare = s.throughput / bare.throughput if bare.throughput else 0.0
+                r_same = s.throughput / same.throughput if same.throughput else 0.0
+                print(f"{'':<30}server/raw: {r_bare:.0%} of bare, {r_same:.0%} of same documents")
                 report["runs"].append(
-                    {"server": s.as_dict(), "raw": r.as_dict(), "ratio": round(ratio, 3)}
+                    {
+                        "op": op,
+                        "concurrency": concurrency,
+                        "server": s.as_dict(),
+                        "raw_bare": bare.as_dict(),
+                        "raw_same": same.as_dict(),
+                        "ratio_bare": round(r_bare, 3),
+                        "ratio_same": round(r_same, 3),
+                    }
                 )
     return report
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Route
 
 from fhir_server import __version__
 from fhir_server.api.middleware import RequestIdMiddleware
-from fhir_server.api.routes import router
+from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
 from fhir_server.logs import configure as configure_logging
 from fhir_server.services import Services
 from fhir_server.settings import Settings, get_settings
@@ -91,4 +92,5 @@ def create_app(settings: Settings | None = None, **_: Any) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
+    app.router.routes.append(Route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS))
     return app

@@ -29,7 +29,7 @@ class Services:
     hooks: WriteHooks = field(default_factory=WriteHooks)
     operations: OperationRegistry = field(default_factory=OperationRegistry)
     policy: AccessPolicy = field(default_factory=OpenPolicy)
-    profiles: Any = None  # profile enforcement: .enforce(type_, resource) raises ProfileViolation
+    profiles: Any = None  # fhir_server.profiles.service.ProfileServices (check_write -> 422)
     ig_profiles: dict[str, list[str]] = field(default_factory=dict)  # type -> profile URLs
     ig_urls: list[str] = field(default_factory=list)  # ImplementationGuide canonical URLs
     read_only: set[tuple[str, str]] = field(default_factory=set)  # (type, id) of IG resources

@@ -55,15 +55,15 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-@router.api_route(
-    "/{path:path}",
-    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-    summary="FHIR RESTful API (see the CapabilityStatement at /metadata)",
-)
-async def fhir_endpoint(request: Request, path: str) -> Response:
+FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def fhir_endpoint(request: Request) -> Response:
+    """Every FHIR URL. A plain Starlette endpoint: FastAPI's dependency machinery
+    would cost CPU on the hottest path and has nothing to inject here."""
     pretty = request.query_params.get("_pretty") == "true"
     try:
-        return await _serve(request, path, pretty)
+        return await _serve(request, request.path_params["path"], pretty)
     except FhirError as exc:
         return error_response(exc, pretty=pretty)
     except Exception as exc:  # the last line of defence: never leak a stack trace

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from pymongo import UpdateOne
 
 from fhir_server.errors import InvalidRequest, UnsupportedParameter
+from fhir_server.resources.types import require_type
 from fhir_server.search.includes import resolve_includes
 from fhir_server.search.indexing import INDEX_VERSION, build_index
 from fhir_server.search.paging import Cursor, search_url
@@ -43,6 +44,8 @@ async def search(
     ctx: Context, type_: str | None, params: list[tuple[str, str]], *, strict: bool = False
 ) -> dict[str, Any]:
     """Run a search and return the searchset Bundle (links absolute, cursor-paged)."""
+    if type_ is not None:
+        require_type(type_)
     req = _parse(ctx, type_, params, strict)
     if len(req.types) > 1 and req.sort:
         raise UnsupportedParameter(

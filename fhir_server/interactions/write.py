@@ -35,7 +35,7 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     services = ctx.services
     resource = await services.hooks.run(ctx, type_, resource)
     if services.profiles is not None:
-        services.profiles.enforce(type_, resource)
+        services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource
 
 

@@ -55,7 +55,7 @@ class OperationRegistry:
                 return op
         where = f"{type_}/[id]" if instance else (type_ or "the system level")
         raise ResourceNotFound(
-            f"Operation ${name} is not supported on {where}", msg_id="MRTC-OP-001"
+            f"Operation ${name} is not supported on {where}", msg_id="MRTC-OP-101"
         )
 
     async def invoke(self, ctx: Context, req: FhirRequest) -> Outcome:
@@ -63,7 +63,7 @@ class OperationRegistry:
         op = self.find(req.operation, req.type, req.id is not None)
         if req.method not in op.methods or (req.method == "GET" and op.affects_state):
             raise MethodNotAllowed(
-                f"${op.name} cannot be invoked with {req.method}", msg_id="MRTC-OP-002"
+                f"${op.name} cannot be invoked with {req.method}", msg_id="MRTC-OP-102"
             )
         return await op.handler(ctx, req)
 

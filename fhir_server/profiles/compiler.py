@@ -37,8 +37,22 @@ from fhir_server.profiles.model import (
     Slicing,
     TypeRef,
 )
+from fhir_server.profiles.predicates import compile_predicate
 
 SKIPPED_CONSTRAINTS = frozenset({"ele-1", "ext-1"})
+# R4 core expressions that are wrong as published and were corrected in later
+# releases (R4B/R5): ``as()`` on a collection is an error in FHIRPath, so the R4
+# dom-3 cannot be evaluated by a conformant engine; use the ``ofType()`` form.
+CORE_ERRATA = {
+    "dom-3": (
+        "contained.where((('#'+id in (%resource.descendants().reference | "
+        "%resource.descendants().ofType(canonical) | %resource.descendants().ofType(uri) | "
+        "%resource.descendants().ofType(url))) or descendants().where(reference = '#').exists() "
+        "or descendants().where(ofType(canonical) = '#').exists() or "
+        "descendants().where(ofType(canonical) = '#').exists()).not()).trace('unmatched', id)"
+        ".empty()"
+    ),
+}
 CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 _EXT_FN = re.compile(r"""^extension\(\s*['"](?P<url>[^'"]+)['"]\s*\)$""")
 
@@ -144,6 +158,13 @@ class ProfileCompiler:
             name=sd.get("name") or sd.get("id") or sd.get("url", ""),
             root=root,
             base_profile=base_profile,
+            contexts=frozenset(
+                c["expression"]
+                for c in sd.get("context", [])
+                if c.get("type") == "element" and c.get("expression")
+            )
+            if all(c.get("type") == "element" for c in sd.get("context", []))
+            else frozenset(),
             warnings=warnings,
         )
 
@@ -313,8 +334,10 @@ class ProfileCompiler:
             severity = c.get("severity", "error")
             if base_mode and severity != "error":
                 continue
-            fn = self.fhirpath.compile(expression)
-            if fn is None:
+            if base_mode and key in CORE_ERRATA:
+                expression = CORE_ERRATA[key]
+            predicate = compile_predicate(expression, self.fhirpath.compile)
+            if predicate is None:
                 warnings.append(f"{rule.id}: constraint {key} cannot be compiled: {expression}")
             if any(existing.key == key for existing in rule.constraints):
                 continue
@@ -324,7 +347,7 @@ class ProfileCompiler:
                     severity=severity,
                     human=c.get("human", ""),
                     expression=expression,
-                    evaluate=fn,
+                    predicate=predicate,
                     base_path=rule.choice_type or rule.path.replace("[x]", ""),
                 )
             )

@@ -37,10 +37,17 @@ class Item:
 class Context:
     """What one ``validate`` call accumulates: the root, the profile in force, issues."""
 
-    root: dict[str, Any]
+    root: dict[str, Any]  # %resource: the resource being checked (maybe contained)
     source: ConformanceSource
+    container: dict[str, Any] | None = None  # the resource containing ``root``, if any
     profile: CompiledProfile | None = None
     issues: list[Issue] = field(default_factory=list)
+    seen_nodes: set[int] = field(default_factory=set)  # JSON objects whose extensions were checked
+
+    @property
+    def root_resource(self) -> dict[str, Any]:
+        """%rootResource: the container of a contained resource, else the resource."""
+        return self.container if self.container is not None else self.root
 
     def add(self, severity: str, code: str, msg_id: str, message: str, loc: str) -> None:
         where = f" (profile {self.profile.url})" if self.profile and self.profile.url else ""

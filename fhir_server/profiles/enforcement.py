@@ -78,9 +78,10 @@ class EnforcementPolicy:
         if not isinstance(rtype, str):
             return []
         meta = resource.get("meta")
+        tags = meta.get("profile") if isinstance(meta, dict) else None
         claimed = {
             p.split("|", 1)[0]
-            for p in (meta.get("profile", []) if isinstance(meta, dict) else [])
+            for p in (tags if isinstance(tags, list) else [])
             if isinstance(p, str)
         }
         out = [u for u in self.always.get(rtype, []) if u not in claimed]

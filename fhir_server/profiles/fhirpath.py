@@ -16,8 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import fhirpathpy
+from antlr4 import CommonTokenStream, InputStream, Token
+from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from fhir_server.terminology import TerminologyService
 
@@ -77,6 +81,31 @@ def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
     }
 
 
+class _RaisingListener(ErrorListener):  # type: ignore[misc]
+    def syntaxError(
+        self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any
+    ) -> None:
+        raise ValueError(f"column {column}: {msg}")
+
+
+def check_syntax(expression: str) -> None:
+    """Raise ValueError on a FHIRPath syntax error.
+
+    fhirpathpy's parser recovers silently from syntax errors, which would turn
+    an IG typo into an invariant that never fails; parse once more, strictly.
+    """
+    listener = _RaisingListener()
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(listener)
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(listener)
+    parser.expression()
+    if parser.getCurrentToken().type != Token.EOF:
+        raise ValueError(f"unexpected trailing input in {expression!r}")
+
+
 class FhirPathCompiler:
     """Compiles expressions once per (expression) and caches the callables."""
 
@@ -91,6 +120,7 @@ class FhirPathCompiler:
         """The compiled expression, or ``None`` if fhirpathpy cannot parse it."""
         if expression not in self._cache:
             try:
+                check_syntax(expression)
                 self._cache[expression] = fhirpathpy.compile(expression, R4_MODEL, self._options)
             except Exception as exc:  # fhirpathpy raises bare Exceptions
                 log.warning("cannot compile FHIRPath %r: %s", expression, exc)
@@ -98,12 +128,23 @@ class FhirPathCompiler:
         return self._cache[expression]
 
 
-def evaluate(
-    fn: Callable[..., list[Any]], value: Any, base_path: str, root: dict[str, Any]
-) -> list[Any]:
-    """Evaluate a compiled expression with ``value`` as focus and ``root`` as %resource."""
+def runner(
+    value: Any, base_path: str, root: dict[str, Any], root_resource: dict[str, Any] | None = None
+) -> Callable[[Any], list[Any]]:
+    """Evaluate compiled expressions on ``value``; ``root`` is %resource."""
     if value is root and base_path == root.get("resourceType"):
         focus: Any = value
     else:
         focus = ResourceNode.create_node(value, base_path)  # type: ignore[no-untyped-call]
-    return fn(focus, {"resource": root, "rootResource": root})
+    env = {"resource": root, "rootResource": root_resource or root}
+    # Invariants on one element often share sub-expressions (same text, same compiled
+    # function): evaluate each once per focus.
+    memo: dict[int, list[Any]] = {}
+
+    def run(fn: Callable[..., list[Any]]) -> list[Any]:
+        key = id(fn)
+        if key not in memo:
+            memo[key] = fn(focus, env)
+        return memo[key]
+
+    return run

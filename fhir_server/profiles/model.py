@@ -10,9 +10,10 @@ invariant already compiled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from fhir_server.profiles.predicates import Predicate
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Invariant:
     severity: str
     human: str
     expression: str
-    evaluate: Callable[..., list[Any]] | None  # None when the expression failed to parse
+    predicate: Predicate | None  # None when the expression failed to parse
     base_path: str  # the type/path fhirpathpy uses to resolve choice elements
 
 
@@ -114,4 +115,5 @@ class CompiledProfile:
     name: str
     root: ElementRule
     base_profile: str | None = None  # a non-core base definition to validate too
+    contexts: frozenset[str] = frozenset()  # extensions: element paths/types it may be used on
     warnings: list[str] = field(default_factory=list)

@@ -20,3 +20,5 @@ TARGET_NOT_ALLOWED = "MRTC-PRF-010"  # reference to a resource type the profile 
 CLOSED_SLICING = "MRTC-PRF-011"  # item matching no slice of a closed slicing
 INVARIANT_ERROR = "MRTC-PRF-012"  # an invariant could not be evaluated (warning)
 UNKNOWN_EXTENSION = "MRTC-PRF-013"  # an extension slice names a definition we do not hold
+SLICE_ORDER = "MRTC-PRF-014"  # ordered slicing / openAtEnd order broken
+EXTENSION_CONTEXT = "MRTC-PRF-015"  # a known extension used where its context forbids

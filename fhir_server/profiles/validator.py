@@ -93,8 +93,10 @@ class ProfileValidator:
         key = url.split("|", 1)[0]
         if key not in self._profiles:
             sd = self.source.structure_definition(key)
+            if sd is None:
+                return None  # not cached: client-supplied URLs must not grow the cache
             compiled = None
-            if sd is not None and sd.get("derivation") == "constraint":
+            if sd.get("derivation") == "constraint":
                 compiled = self._compiler.compile_profile(sd)
             self._profiles[key] = compiled
         return self._profiles[key]
@@ -134,11 +136,10 @@ class ProfileValidator:
         ctx = Context(root=resource, source=self.source)
         if self.base_checks:
             self._validate_base(ctx, resource, rtype)
-        claimed = (
-            resource.get("meta", {}).get("profile", [])
-            if isinstance(resource.get("meta"), dict)
-            else []
-        )
+        meta = resource.get("meta")
+        claimed = meta.get("profile") if isinstance(meta, dict) else None
+        if not isinstance(claimed, list):
+            claimed = []
         explicit = [p.split("|", 1)[0] for p in profiles or ()]
         wanted: dict[str, bool] = {}
         for url in claimed:
@@ -147,10 +148,62 @@ class ProfileValidator:
         for url in explicit:
             wanted[url] = True
         for url, is_explicit in wanted.items():
-            self._validate_profile(ctx, url, is_explicit, rtype)
-        return ctx.issues
+            self._validate_profile(ctx, url, is_explicit, rtype, resource, rtype)
+        self._validate_nested(ctx, resource, rtype)
+        # A sliced extension is checked by the profile and by its own definition: report once.
+        return list(dict.fromkeys(ctx.issues))
 
-    def _validate_profile(self, ctx: Context, url: str, explicit: bool, rtype: str) -> None:
+    def _validate_nested(self, ctx: Context, resource: dict[str, Any], loc: str) -> None:
+        """Profiles claimed by contained resources and by the resources of a Bundle."""
+        nested: list[tuple[Any, str, dict[str, Any] | None]] = [
+            (c, f"{loc}.contained[{i}]", resource)
+            for i, c in enumerate(resource.get("contained") or [])
+        ]
+        if resource.get("resourceType") == "Bundle":
+            nested += [
+                (e.get("resource"), f"{loc}.entry[{i}].resource", None)
+                for i, e in enumerate(resource.get("entry") or [])
+                if isinstance(e, dict)
+            ]
+        for inner, inner_loc, container in nested:
+            if not isinstance(inner, dict) or not isinstance(inner.get("resourceType"), str):
+                continue
+            meta = inner.get("meta")
+            inner_claims = meta.get("profile") if isinstance(meta, dict) else None
+            for url in inner_claims if isinstance(inner_claims, list) else []:
+                if isinstance(url, str):
+                    self._validate_profile(
+                        ctx,
+                        url.split("|", 1)[0],
+                        False,
+                        inner["resourceType"],
+                        inner,
+                        inner_loc,
+                        container,
+                    )
+            self._validate_nested(ctx, inner, inner_loc)
+
+    def _validate_profile(
+        self,
+        ctx: Context,
+        url: str,
+        explicit: bool,
+        rtype: str,
+        resource: dict[str, Any],
+        loc: str,
+        container: dict[str, Any] | None = None,
+    ) -> None:
+        saved = ctx.root, ctx.container
+        ctx.root, ctx.container = resource, container
+        try:
+            self._validate_profile_at(ctx, url, explicit, rtype, loc)
+        finally:
+            ctx.root, ctx.container = saved
+            ctx.profile = None
+
+    def _validate_profile_at(
+        self, ctx: Context, url: str, explicit: bool, rtype: str, loc: str
+    ) -> None:
         compiled = self.profile(url)
         if compiled is None:
             if self._is_core_type(url):
@@ -161,7 +214,7 @@ class ProfileValidator:
                         "structure",
                         rules.WRONG_TYPE,
                         f"Profile {url} is for another resource type than {rtype}",
-                        rtype,
+                        loc,
                     )
                 return
             own = self.source.is_own_canonical(url)
@@ -177,7 +230,7 @@ class ProfileValidator:
                 rules.UNKNOWN_PROFILE,
                 f"Profile {url} is not known to this server; the resource was not checked "
                 "against it",
-                f"{rtype}.meta.profile" if not explicit else rtype,
+                f"{loc}.meta.profile" if not explicit else loc,
             )
             return
         seen: set[str] = set()
@@ -191,11 +244,11 @@ class ProfileValidator:
                     "structure",
                     rules.WRONG_TYPE,
                     f"Profile {current.url} constrains {current.type}, not {rtype}",
-                    rtype,
+                    loc,
                 )
                 return
             ctx.profile = current
-            self._check_item(ctx, current.root, Item(ctx.root, None, rtype, rtype))
+            self._check_item(ctx, current.root, Item(ctx.root, None, loc, rtype))
             current = self.profile(current.base_profile) if current.base_profile else None
         ctx.profile = None
 
@@ -208,6 +261,8 @@ class ProfileValidator:
             out: list[Item] = []
             seen: set[str] = set()
             for raw in node:
+                if not isinstance(raw, str):
+                    continue
                 key = raw[1:] if raw.startswith("_") else raw
                 if (
                     key in seen
@@ -216,8 +271,9 @@ class ProfileValidator:
                 ):
                     continue
                 seen.add(key)
-                suffix = key[len(prefix) :]
-                code = self._compiler.type_suffixes.get(suffix, suffix)
+                code = self._compiler.type_suffixes.get(key[len(prefix) :])
+                if code is None:  # e.g. answerValueSet is not a type of answer[x]
+                    continue
                 out.extend(
                     self._occurrences(node, key, f"{parent_loc}.{prefix}.ofType({code})", code)
                 )
@@ -294,14 +350,22 @@ class ProfileValidator:
 
     # -- the base walk ----------------------------------------------------------
 
-    def _validate_base(self, ctx: Context, resource: dict[str, Any], rtype: str) -> None:
+    def _validate_base(
+        self,
+        ctx: Context,
+        resource: dict[str, Any],
+        rtype: str,
+        loc: str | None = None,
+        container: dict[str, Any] | None = None,
+    ) -> None:
         compiled = self._base_profile(rtype)
         if compiled is None:
             return
-        saved_root = ctx.root
-        ctx.root = resource
-        self._base_item(ctx, compiled.root, compiled.root, Item(resource, None, rtype, rtype))
-        ctx.root = saved_root
+        saved = ctx.root, ctx.container
+        ctx.root, ctx.container = resource, container
+        item = Item(resource, None, loc or rtype, rtype)
+        self._base_item(ctx, compiled.root, compiled.root, item)
+        ctx.root, ctx.container = saved
 
     def _base_item(self, ctx: Context, top: ElementRule, rule: ElementRule, item: Item) -> None:
         bindings.check(ctx, rule, item)
@@ -309,6 +373,7 @@ class ProfileValidator:
         node = item.node
         if node is None:
             return
+        self._known_extensions(ctx, node, item, rule)
         for child in rule.children.values():
             for sub in self._items(node, child, item.loc):
                 self._base_item(ctx, top, child, sub)
@@ -327,11 +392,75 @@ class ProfileValidator:
         if code == "Resource" and isinstance(item.value, dict):
             inner = item.value.get("resourceType")
             if isinstance(inner, str):
-                self._validate_base(ctx, item.value, inner)
+                # A contained resource's %rootResource is its container; a Bundle
+                # entry's (or a Parameters resource's) is itself.
+                container = ctx.root_resource if rule.path.endswith(".contained") else None
+                self._validate_base(ctx, item.value, inner, item.loc, container)
             return
         compiled = self._base_profile(code)
         if compiled is not None:
             self._base_item(ctx, compiled.root, compiled.root, item)
+
+    def _known_extensions(
+        self, ctx: Context, node: dict[str, Any], item: Item, rule: ElementRule
+    ) -> None:
+        """Check the extensions of ``node``, wherever they appear.
+
+        A known extension (IG or core) is validated against its definition
+        and its context of use, even on a resource that claims no profile (as
+        the HL7 validator does); unknown ones are accepted (open world). The
+        values of every extension get the base checks. Each JSON object is
+        visited once (a data-type item is walked as element and as type).
+        """
+        if id(node) in ctx.seen_nodes:
+            return
+        ctx.seen_nodes.add(id(node))
+        where: set[str] | None = None
+        for key in ("extension", "modifierExtension"):
+            exts = node.get(key)
+            if not isinstance(exts, list):
+                continue
+            for i, ext in enumerate(exts):
+                if not isinstance(ext, dict):
+                    continue
+                loc = f"{item.loc}.{key}[{i}]"
+                url = ext.get("url")
+                compiled = self.profile(url) if isinstance(url, str) else None
+                if compiled is not None and compiled.type == "Extension":
+                    saved = ctx.profile
+                    ctx.profile = compiled
+                    self._check_item(ctx, compiled.root, Item(ext, None, loc, "Extension"))
+                    if compiled.contexts:
+                        where = where or _context_names(item, rule)
+                        if not where & compiled.contexts:
+                            ctx.add(
+                                "error",
+                                "structure",
+                                rules.EXTENSION_CONTEXT,
+                                f"Extension {compiled.url} is not allowed on "
+                                f"{rule.path or item.type_code}; allowed on: "
+                                f"{', '.join(sorted(compiled.contexts))}",
+                                loc,
+                            )
+                    ctx.profile = saved
+                base = self._base_profile("Extension")
+                if base is not None:
+                    self._base_item(ctx, base.root, base.root, Item(ext, None, loc, "Extension"))
+
+
+def _context_names(item: Item, rule: ElementRule) -> set[str]:
+    """The names an extension context may use for where ``item`` is."""
+    names = {"Element", rule.path, rule.path.replace("[x]", "")}
+    if item.type_code:
+        names.add(item.type_code)
+    if rule.content_reference:
+        names.add(rule.content_reference.lstrip("#"))
+    if "." in rule.path:
+        names.add("BackboneElement")
+    inner = item.value.get("resourceType") if isinstance(item.value, dict) else None
+    if isinstance(inner, str):  # a resource (root, contained, Bundle entry)
+        names |= {inner, "Resource", "DomainResource"}
+    return names
 
 
 def _rule_by_path(root: ElementRule, path: str) -> ElementRule | None:

@@ -27,6 +27,7 @@ from typing import Any
 from fhir_server.search.criteria import (
     RANK_RANGE,
     RANK_SCAN,
+    RANK_STRING,
     Criterion,
     Entry,
     bad_value,
@@ -131,8 +132,11 @@ def _one(prefix: str, a: datetime, b: datetime) -> Criterion:
     if prefix in single:
         return Criterion(single[prefix], test, rank=RANK_RANGE + 5)
     if prefix == "eq":
+        # A day (a birth date) is usually more selective than a short name prefix.
+        width = b - a
+        rank = RANK_STRING if width <= timedelta(days=1) else RANK_RANGE
         return Criterion(
-            {"lo": {"$gte": a, "$lt": b}, "hi": {"$lte": b}}, test, exact=False, rank=RANK_RANGE
+            {"lo": {"$gte": a, "$lt": b}, "hi": {"$lte": b}}, test, exact=False, rank=rank
         )
     # ap: a superset from the widened bounds
     now = datetime.utcnow()

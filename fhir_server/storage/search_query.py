@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -39,12 +40,14 @@ from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParam, SearchParameterRegistry
 from fhir_server.search.request import Clause, Target
 from fhir_server.search.settings import SearchSettings, get_search_settings
+from fhir_server.search.values import to_naive_utc
 
 if TYPE_CHECKING:
     from fhir_server.interactions.context import Context
 
 log = logging.getLogger(__name__)
 FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
+COUNT_FIELDS = {"_id": 1, "lu": 1, "idx": 1}
 NOT_DELETED = {"$ne": True}
 DocTest = Callable[[dict[str, Any]], bool]
 
@@ -58,6 +61,19 @@ class Query:
     tests: list[DocTest] = field(default_factory=list)  # exact predicates the filter lacks
     sort: list[tuple[str, int]] = field(default_factory=list)  # ends with ("_id", dir)
     matches_nothing: bool = False
+
+    @property
+    def live_filter(self) -> dict[str, Any]:
+        """The filter with deleted resources excluded on the server side.
+
+        Paging leaves the deleted flag out of the filter and drops deleted
+        documents in Python instead: a filter of exactly one equality plus one
+        range (``{idx.code.v: x, _id: {$gt: cursor}}``) is what the embedded
+        planner serves from a compound (field, _id) index, and a third clause
+        would send it back to the single-field path. Counts and sub-queries,
+        which are not paged, exclude them in the filter.
+        """
+        return _and(self.filter, {"del": NOT_DELETED})
 
 
 # ------------------------------------------------------------- criteria
@@ -149,6 +165,8 @@ async def _clause_part(ctx: Context, clause: Clause, target: Target) -> _Part:
         return await _has_part(ctx, clause, target)
     if target.code == "_id":
         return _id_part(clause.values, target.modifier)
+    if target.code == "_lastUpdated" and target.modifier is None:
+        return _last_updated_part(date.criterion("_lastUpdated", clause.values))
     if target.next is not None:
         keys = await _chain_keys(ctx, clause, target)
         return _absolute(
@@ -203,6 +221,51 @@ async def _has_part(ctx: Context, clause: Clause, target: Target) -> _Part:
     return _Part({"_id": {"$in": ids}}, lambda d: d["_id"] in wanted, True, RANK_ID)
 
 
+_MS = timedelta(milliseconds=1)
+# A stored instant ``lu`` is the range [lu, lu + 1 ms): conditions on that range's
+# bounds, rewritten as conditions on ``lu`` itself.
+_LO_OPS = {
+    "$gt": lambda x: ("$gt", x),
+    "$gte": lambda x: ("$gte", x),
+    "$lt": lambda x: ("$lt", x),
+    "$lte": lambda x: ("$lte", x),
+}
+_HI_OPS = {
+    "$gt": lambda x: ("$gte", x),
+    "$gte": lambda x: ("$gte", x - _MS),
+    "$lt": lambda x: ("$lt", x - _MS),
+    "$lte": lambda x: ("$lt", x),
+}
+
+
+def _last_updated_part(crit: Criterion) -> _Part:
+    """``_lastUpdated`` on the document's own ``lu`` (indexed), not on a copy in ``idx``.
+
+    Reading ``lu`` means the search is right whatever the write path put in
+    ``meta.lastUpdated`` and in which order it indexed.
+    """
+    cond: dict[str, Any] = {}
+    for key, ops in crit.filter.items():
+        table = _LO_OPS if key == "lo" else _HI_OPS if key == "hi" else None
+        if table is None:
+            cond = {}
+            break
+        for op, value in ops.items():
+            new_op, new_value = table[op](value)
+            old = cond.get(new_op)
+            tighter = min if new_op in ("$lt", "$lte") else max
+            cond[new_op] = new_value if old is None else tighter(old, new_value)
+
+    def test(doc: dict[str, Any]) -> bool:
+        lu = doc.get("lu")
+        if not isinstance(lu, datetime):
+            return False
+        lu = to_naive_utc(lu)
+        return crit.test({"lo": [lu], "hi": [lu + _MS]})
+
+    return _Part({"lu": cond} if cond else {}, test, crit.exact and bool(cond), crit.rank)
+
+
 def _merge(parts: Sequence[_Part]) -> tuple[dict[str, Any], list[DocTest]]:
     """AND the parts into one flat filter, most selective first (see module docstring)."""
     filt: dict[str, Any] = {}
@@ -255,7 +318,6 @@ async def compile_query(
     filt, tests = _merge(parts)
     matches_nothing = any(isinstance(v, dict) and v.get("$in") == [] for v in filt.values())
     filt = _and(filt, ctx.read_filter(type_))
-    filt = _and(filt, {"del": NOT_DELETED})
     return Query(type_, filt, tests, sort_spec(ctx.search_params, type_, sort), matches_nothing)
 
 
@@ -329,7 +391,8 @@ async def fetch_page(
             )
     coll = ctx.db[q.type_]
     wanted = count + 1
-    batch = wanted if not q.tests else max(wanted * 2, 50)
+    # a little slack absorbs deleted documents; predicates need more
+    batch = wanted + 5 if not q.tests else max(wanted * 2, 50)
     out: list[dict[str, Any]] = []
     scanned = 0
     while True:
@@ -342,7 +405,7 @@ async def fetch_page(
             k = sort_key(d, sort)
             if anchor is not None and not _after(k, anchor, sort):
                 continue
-            if all(t(d) for t in q.tests):
+            if not d.get("del") and all(t(d) for t in q.tests):
                 out.append(d)
                 if len(out) == wanted:
                     break
@@ -372,10 +435,10 @@ async def _find_all(
         return []
     proj = dict(projection)
     if q.tests:
-        proj["idx"] = 1
+        proj.update(COUNT_FIELDS)
     docs = (
         await ctx.db[q.type_]
-        .find(q.filter, proj, limit=0 if q.tests else limit, session=ctx.session)
+        .find(q.live_filter, proj, limit=0 if q.tests else limit, session=ctx.session)
         .to_list()
     )
     out = [d for d in docs if all(t(d) for t in q.tests)]
@@ -395,9 +458,9 @@ async def count(ctx: Context, q: Query) -> int:
     if q.matches_nothing:
         return 0
     if not q.tests:
-        return await ctx.db[q.type_].count_documents(q.filter, session=ctx.session)
+        return await ctx.db[q.type_].count_documents(q.live_filter, session=ctx.session)
     n = 0
-    async for d in ctx.db[q.type_].find(q.filter, {"_id": 1, "idx": 1}, session=ctx.session):
+    async for d in ctx.db[q.type_].find(q.live_filter, COUNT_FIELDS, session=ctx.session):
         if all(t(d) for t in q.tests):
             n += 1
     return n
@@ -428,35 +491,44 @@ def index_fields(param: SearchParam) -> list[str]:
 async def ensure_search_indexes(
     db: Any, registry: SearchParameterRegistry, types: Sequence[str] | None = None
 ) -> int:
-    """Create the sparse single-field indexes search relies on; returns how many were asked.
+    """Create the indexes search relies on; returns how many were asked for. Idempotent.
 
-    Single-field (not compound) because the filter puts the most selective
-    clause first and the planner needs only that one; sparse because most
-    resources have a value for few of their type's parameters. Idempotent.
+    One index per parameter field, not one per combination: the filter puts
+    the most selective clause first and the planner needs only that one.
+    Equality-type fields (token, reference, uri) are indexed together with
+    ``_id``, so a keyset page ``{field: x, _id: {$gt: cursor}}`` is an index
+    range on every planner; the others are sparse single-field indexes,
+    because most resources have a value for few of their type's parameters.
     """
     from pymongo import IndexModel
 
+    skip = {
+        "_id",
+        "_text",
+        "_content",
+        "_query",
+        "_list",
+        "_filter",
+        "_profile",
+        "_security",
+        "_source",
+        "_lastUpdated",
+    }
     n = 0
     for type_ in types or registry.types:
         models = [IndexModel([("lu", ASCENDING)], name="lu")]
         for code, param in registry.params_for(type_).items():
-            if (
-                code
-                in (
-                    "_id",
-                    "_text",
-                    "_content",
-                    "_query",
-                    "_profile",
-                    "_security",
-                    "_source",
-                    "_lastUpdated",
-                )
-                or not param.expression
-            ):
+            if code in skip or not param.expression:
                 continue
             for path in index_fields(param):
-                models.append(IndexModel([(path, ASCENDING)], name=path, sparse=True))
+                if param.type in ("token", "reference", "uri"):
+                    models.append(
+                        IndexModel(
+                            [(path, ASCENDING), ("_id", ASCENDING)], name=f"{path}+_id", sparse=True
+                        )
+                    )
+                else:
+                    models.append(IndexModel([(path, ASCENDING)], name=path, sparse=True))
         await db[type_].create_indexes(models)
         n += len(models)
     return n

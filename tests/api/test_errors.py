@@ -217,7 +217,7 @@ CASES: list[tuple[str, str, str, dict[str, str], Any, int, str, str, list[str] |
         None,
         404,
         "not-found",
-        "MRTC-OP-001",
+        "MRTC-OP-101",
         None,
     ),
     (

@@ -32,7 +32,9 @@ def of_type(rtype: str) -> list[dict[str, Any]]:
 
 
 def by_url() -> dict[str, dict[str, Any]]:
-    return {r["url"]: r for r in files().values() if "url" in r and not r["id"].startswith("example-")}
+    return {
+        r["url"]: r for r in files().values() if "url" in r and not r["id"].startswith("example-")
+    }
 
 
 def profiles() -> list[dict[str, Any]]:
@@ -56,10 +58,12 @@ def evaluate(node: Any, expression: str, env: dict[str, Any] | None = None) -> l
     return _compiled(expression)(node, env or {})
 
 
-def holds(node: Any, expression: str) -> bool:
-    """FHIRPath invariant semantics: an empty result counts as satisfied."""
-    result = evaluate(node, expression)
-    return result == [] or result == [True]
+def holds(node: Any, expression: str, resource: Any = None) -> bool:
+    """Invariant semantics of the HL7 reference validator: only a single ``true`` passes (an
+    empty result fails). ``%resource`` is the resource holding the node."""
+    return evaluate(node, expression, {"resource": resource if resource is not None else node}) == [
+        True
+    ]
 
 
 def element_nodes(resource: dict[str, Any], element_path: str) -> list[Any]:
@@ -71,7 +75,9 @@ def element_nodes(resource: dict[str, Any], element_path: str) -> list[Any]:
 
 
 def load_index_builder():
-    spec = importlib.util.spec_from_file_location("build_ig_index", ROOT / "scripts" / "build_ig_index.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_ig_index", ROOT / "scripts" / "build_ig_index.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)

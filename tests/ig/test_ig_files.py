@@ -8,14 +8,32 @@ import re
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from ._ig import BASE, IG_DIR, by_url, evaluate, extensions, files, load_index_builder, of_type, profiles
+from ._ig import (
+    BASE,
+    IG_DIR,
+    by_url,
+    evaluate,
+    extensions,
+    files,
+    load_index_builder,
+    of_type,
+    profiles,
+)
 
 # R4 constructs refused by the R4B models, kept in their R4 form on purpose: file -> reason.
 KNOWN_R4B_REFUSALS: dict[str, str] = {}
 
 CONFORMANCE = {
-    "ActivityDefinition", "CodeSystem", "ConceptMap", "ImplementationGuide", "OperationDefinition",
-    "PlanDefinition", "Questionnaire", "SearchParameter", "StructureDefinition", "ValueSet",
+    "ActivityDefinition",
+    "CodeSystem",
+    "ConceptMap",
+    "ImplementationGuide",
+    "OperationDefinition",
+    "PlanDefinition",
+    "Questionnaire",
+    "SearchParameter",
+    "StructureDefinition",
+    "ValueSet",
 }
 CORE_EXTENSIONS = {"http://hl7.org/fhir/StructureDefinition/patient-birthPlace"}
 ALL_FILES = sorted(files())
@@ -52,7 +70,11 @@ def test_index_is_current() -> None:
 def test_implementation_guide_lists_every_resource() -> None:
     (ig,) = of_type("ImplementationGuide")
     listed = {r["reference"]["reference"] for r in ig["definition"]["resource"]}
-    expected = {f"{r['resourceType']}/{r['id']}" for r in files().values() if r["resourceType"] != "ImplementationGuide"}
+    expected = {
+        f"{r['resourceType']}/{r['id']}"
+        for r in files().values()
+        if r["resourceType"] != "ImplementationGuide"
+    }
     assert listed == expected
     groups = {g["id"] for g in ig["definition"]["grouping"]}
     assert all(r["groupingId"] in groups for r in ig["definition"]["resource"])
@@ -75,7 +97,9 @@ def test_profiles_are_constraints_with_a_differential() -> None:
 
 def test_every_profile_has_a_conforming_example() -> None:
     for sd in profiles():
-        assert [r for r in files().values() if sd["url"] in r.get("meta", {}).get("profile", [])], sd["id"]
+        assert [r for r in files().values() if sd["url"] in r.get("meta", {}).get("profile", [])], (
+            sd["id"]
+        )
 
 
 def test_examples_claim_profiles_of_this_guide() -> None:
@@ -136,7 +160,9 @@ def test_value_sets_expand_locally() -> None:
                 for c in inc.get("concept", []):
                     assert c["code"] in cs[inc["system"]], (vs["id"], c["code"])
             else:
-                assert inc.get("concept"), f"{vs['id']}: external system {inc['system']} needs explicit concepts"
+                assert inc.get("concept"), (
+                    f"{vs['id']}: external system {inc['system']} needs explicit concepts"
+                )
 
 
 def test_codesystem_counts_and_unique_codes() -> None:
@@ -188,20 +214,32 @@ def test_operation_definitions_are_the_guides() -> None:
         assert len(names) == len(set(names)), op["id"]
 
 
+def _leaf_steps(action, fixed=True):
+    fixed = fixed and action.get("requiredBehavior") == "must"
+    if "action" not in action:
+        yield action, fixed
+    for child in action.get("action", []):
+        yield from _leaf_steps(child, fixed)
+
+
 def test_plan_definition_sections_and_steps() -> None:
     (pd,) = of_type("PlanDefinition")
     sections = pd["action"]
     assert len(sections) == 9
     ids = {a["id"] for a in sections}
     urls = by_url()
+    fixed = set()
     for a in sections:
-        for step in a["action"]:
+        for step, is_fixed in _leaf_steps(a):
             assert step["definitionCanonical"] in urls
+            if is_fixed:
+                fixed.add((a["id"], step["code"][0]["coding"][0]["code"]))
         for rel in a.get("relatedAction", []):
             assert rel["actionId"] in ids
-    fixed = {(a["id"], s["code"][0]["coding"][0]["code"]) for a in sections for s in a["action"] if s["requiredBehavior"] == "must"}
     assert fixed == {
-        ("initial-msp", "biometric-form"), ("initial-msp", "transmit-report"),
-        ("initial-dietitian", "biometric-form"), ("final-dietitian", "biometric-form"),
+        ("initial-msp", "biometric-form"),
+        ("initial-msp", "transmit-report"),
+        ("initial-dietitian", "biometric-form"),
+        ("final-dietitian", "biometric-form"),
         ("mrtc-end", "transmit-report"),
     }

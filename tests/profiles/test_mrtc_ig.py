@@ -565,10 +565,10 @@ CASES: list[Case] = [
     ),
     # DocumentReference
     (
-        "document superseded",
+        "document without an MRTC category",
         "DocumentReference-example-bilan-msp-lea.json",
-        _put("status", "superseded"),
-        ("error", rules.FIXED_VALUE, "DocumentReference.status"),
+        lambda r: r.__setitem__("category", r["category"][1:]),
+        ("error", rules.MIN_CARDINALITY, "DocumentReference.category"),
     ),
     (
         "document category unknown",
@@ -670,3 +670,18 @@ def test_child_without_birth_date_names_the_trait_path(ig_validator: ProfileVali
     assert [i.expression for i in cardinality] == [("Patient.birthDate",)]
     assert "Patient.birthDate" in cardinality[0].diagnostics
     assert SD + "mrtc-patient" in cardinality[0].diagnostics
+
+
+ALL_FILES = [f["file"] for f in _index()]
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_every_ig_resource_passes_the_base_checks(
+    ig_validator: ProfileValidator, name: str
+) -> None:
+    problems = [
+        (i.msg_id, i.expression, i.diagnostics)
+        for i in ig_validator.validate(load(name))
+        if i.severity in ("error", "fatal")
+    ]
+    assert problems == []

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import BASE, CHILD, PATIENT, RELIABILITY, WEIGHT
+from conftest import BASE, CHILD, NICKNAME, PATIENT, RELIABILITY, WEIGHT
 
 from fhir_server.errors import Issue
 from fhir_server.profiles import ProfileValidator, rules
@@ -372,3 +372,140 @@ def test_issue_names_the_profile_and_the_element(
     assert issue.code == "required"
     assert PATIENT in issue.diagnostics
     assert "Patient.birthDate" in issue.diagnostics
+
+
+def test_known_extension_is_checked_without_any_profile_claim(
+    validator: ProfileValidator,
+) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "extension": [{"url": RELIABILITY, "extension": [{"url": "status", "valueCode": "XX"}]}],
+        "name": [{"family": "A", "extension": [{"url": NICKNAME, "valueInteger": 1}]}],
+    }
+    found = errors_of(validator.validate(patient))
+    assert found == [
+        (
+            "error",
+            rules.REQUIRED_BINDING,
+            ("Patient.extension[0].extension[0].value.ofType(code)",),
+        ),
+        ("error", rules.TYPE_NOT_ALLOWED, ("Patient.name[0].extension[0].value.ofType(integer)",)),
+    ]
+
+
+def test_sliced_extension_problem_is_reported_once(
+    validator: ProfileValidator, patient: dict[str, Any]
+) -> None:
+    patient["extension"][0]["extension"][0]["valueCode"] = "QUAL"
+    found = errors_of(validator.validate(patient))
+    assert (
+        found.count(
+            (
+                "error",
+                rules.REQUIRED_BINDING,
+                ("Patient.extension[0].extension[0].value.ofType(code)",),
+            )
+        )
+        == 1
+    )
+
+
+def test_bundle_entries_are_checked_against_their_claims(
+    validator: ProfileValidator, patient: dict[str, Any], weight: dict[str, Any]
+) -> None:
+    del patient["birthDate"]
+    weight["valueQuantity"]["code"] = "g"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, {"resource": weight}],
+    }
+    found = errors_of(validator.validate(bundle))
+    assert found == [
+        ("error", rules.MIN_CARDINALITY, ("Bundle.entry[0].resource.birthDate",)),
+        ("error", rules.FIXED_VALUE, ("Bundle.entry[1].resource.value.ofType(Quantity).code",)),
+    ]
+
+
+def test_contained_resource_claims_are_checked(
+    validator: ProfileValidator, weight: dict[str, Any], patient: dict[str, Any]
+) -> None:
+    patient["id"] = "pat"
+    del patient["gender"]
+    weight["contained"] = [patient]
+    weight["subject"] = {"reference": "#pat"}
+    found = errors_of(validator.validate(weight))
+    assert found == [("error", rules.MIN_CARDINALITY, ("Observation.contained[0].gender",))]
+
+
+def _ordered_validator(rules_: str, ordered: bool) -> ProfileValidator:
+    sd = {
+        "resourceType": "StructureDefinition",
+        "url": f"{BASE}/StructureDefinition/test-ordered",
+        "name": "TestOrdered",
+        "kind": "resource",
+        "type": "Patient",
+        "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {
+            "element": [
+                {"id": "Patient", "path": "Patient"},
+                {
+                    "id": "Patient.name",
+                    "path": "Patient.name",
+                    "slicing": {
+                        "discriminator": [{"type": "value", "path": "use"}],
+                        "rules": rules_,
+                        "ordered": ordered,
+                    },
+                },
+                {"id": "Patient.name:a", "path": "Patient.name", "sliceName": "a"},
+                {"id": "Patient.name:a.use", "path": "Patient.name.use", "fixedCode": "official"},
+                {"id": "Patient.name:b", "path": "Patient.name", "sliceName": "b"},
+                {"id": "Patient.name:b.use", "path": "Patient.name.use", "fixedCode": "usual"},
+            ]
+        },
+    }
+    return ProfileValidator.from_resources([sd])
+
+
+@pytest.mark.parametrize(
+    ("slicing_rules", "ordered", "uses", "expected"),
+    [
+        ("open", True, ["official", "usual"], []),
+        ("open", True, ["usual", "official"], ["Patient.name[1]"]),
+        ("open", False, ["usual", "official"], []),
+        ("openAtEnd", False, ["official", "maiden", "usual"], ["Patient.name[2]"]),
+        ("openAtEnd", False, ["official", "usual", "maiden"], []),
+    ],
+)
+def test_slice_order(
+    slicing_rules: str, ordered: bool, uses: list[str], expected: list[str]
+) -> None:
+    validator = _ordered_validator(slicing_rules, ordered)
+    patient = {"resourceType": "Patient", "name": [{"use": u, "family": "X"} for u in uses]}
+    issues = validator.validate(patient, [f"{BASE}/StructureDefinition/test-ordered"])
+    assert [i.expression[0] for i in issues if i.msg_id == rules.SLICE_ORDER] == expected
+
+
+def test_extension_used_outside_its_context_is_reported(validator: ProfileValidator) -> None:
+    # test-nickname may only be used on a HumanName
+    patient = {"resourceType": "Patient", "extension": [{"url": NICKNAME, "valueString": "x"}]}
+    assert errors_of(validator.validate(patient)) == [
+        ("error", rules.EXTENSION_CONTEXT, ("Patient.extension[0]",))
+    ]
+
+
+def test_extension_inside_an_extension_value_is_checked(validator: ProfileValidator) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                "valueAddress": {"use": "homely", "city": "Nice"},
+            }
+        ],
+    }
+    assert errors_of(validator.validate(patient)) == [
+        ("error", rules.REQUIRED_BINDING, ("Patient.extension[0].value.ofType(Address).use",))
+    ]

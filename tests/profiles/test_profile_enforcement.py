@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CHILD, PATIENT, WEIGHT
 
-from fhir_server.profiles import ProfileValidator
+from fhir_server import errors
+from fhir_server.profiles import ConformanceSource, ProfileValidator
 from fhir_server.profiles.enforcement import EnforcementPolicy
+from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.settings import ProfileSettings
 
 
@@ -72,3 +75,35 @@ def test_bad_settings_fail_at_start_up_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match="FHIR_ENFORCE_PROFILES"):
         EnforcementPolicy.parse(spec, validator)
+
+
+def test_services_check_write_raises_a_422_with_one_issue_per_violation(
+    source: ConformanceSource, patient: dict[str, Any]
+) -> None:
+    validator = ProfileValidator(source)
+    services = ProfileServices(validator, EnforcementPolicy.parse("", validator))
+    assert services.check_write(patient) == []
+    del patient["birthDate"]
+    del patient["gender"]
+    with pytest.raises(errors.ProfileViolation) as exc:
+        services.check_write(patient)
+    assert exc.value.status == 422
+    assert [i.expression for i in exc.value.outcome_issues()] == [
+        ("Patient.gender",),
+        ("Patient.birthDate",),
+    ]
+    assert "Patient violates 2 profile rule(s)" in exc.value.message
+
+
+def test_services_from_settings_build_the_ig(monkeypatch: pytest.MonkeyPatch) -> None:
+    ig = Path(__file__).resolve().parents[2] / "ig"
+    if not (ig / "index.json").exists():
+        pytest.skip("ig/ not generated")
+    settings = ProfileSettings(enforce_profiles="mrtc", ig_dir=ig)
+    services = ProfileServices.from_settings(settings)
+    patient = {"resourceType": "Patient", "name": [{"family": "X"}]}
+    assert services.policy.profiles_for(patient) == [
+        "https://mrtc.example.org/fhir/StructureDefinition/mrtc-patient"
+    ]
+    issues = services.issues_for(patient)
+    assert ("Patient.birthDate",) in [i.expression for i in issues]

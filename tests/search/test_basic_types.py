@@ -10,7 +10,7 @@ import pytest
 from fhir_server.errors import InvalidRequest, UnsupportedParameter
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import find_matches, search
-from tests.search.conftest import ids_of, indexes, store
+from tests.search.conftest import ids_of, indexes, make_doc, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -269,3 +269,31 @@ async def test_find_matches_is_strict(ctx: Context) -> None:
 async def test_unknown_modifier_is_rejected(ctx: Context) -> None:
     with pytest.raises(UnsupportedParameter):
         await search(ctx, "Patient", [("gender:below", "x")])
+
+
+@pytest.mark.parametrize(
+    ("value", "hit"),
+    [
+        ("2024-03-01", True),
+        ("2024-03-01T10:00:00Z", True),  # the second holds the instant
+        ("2024-03-01T10:00:00.500Z", True),
+        ("2024-03-01T10:00:00.501Z", False),
+        ("gt2024-03-01T10:00:00Z", False),
+        ("ge2024-03-01T10:00:00Z", True),
+        ("lt2024-03-01T10:00:00.500Z", False),
+        ("le2024-03-01T10:00:00.500Z", True),
+        ("sa2024-03-01T10:00:00.499Z", True),
+        ("eb2024-03-01T10:00:00.501Z", True),
+        ("eb2024-03-01T10:00:00.500Z", False),
+        ("ne2024-03-01", False),
+        ("2024-03-01T11:00:00+01:00", True),
+    ],
+)
+async def test_last_updated_reads_the_stored_instant(ctx: Context, value: str, hit: bool) -> None:
+    from datetime import datetime
+
+    doc = make_doc(ctx.search_params, {"resourceType": "Basic", "id": "lu1", "code": {"text": "x"}})
+    doc["lu"] = datetime(2024, 3, 1, 10, 0, 0, 500000)
+    await ctx.db["Basic"].replace_one({"_id": "lu1"}, doc, upsert=True)
+    found = ids_of(await search(ctx, "Basic", [("_lastUpdated", value)]))
+    assert found == (["lu1"] if hit else [])

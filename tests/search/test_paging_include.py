@@ -230,3 +230,15 @@ async def test_system_search_with_type(ctx: Context) -> None:
     assert len(seen) == 10 and len(set(seen)) == 10
     with pytest.raises(UnsupportedParameter):
         await search(ctx, None, [("_type", "Patient,Observation"), ("_sort", "_lastUpdated")])
+
+
+async def test_system_search_pages_back_across_types(ctx: Context) -> None:
+    query = [("_type", "Organization,Observation,Patient"), ("_count", "7")]
+    pages = [await search(ctx, None, query)]
+    while (nxt := link(pages[-1], "next")) is not None:
+        pages.append(await search(ctx, None, params_of(nxt)))
+    urls = [[e["fullUrl"] for e in p["entry"]] for p in pages]
+    assert sum(len(u) for u in urls) == 1 + 9 + 23
+    for i in range(len(pages) - 1, 0, -1):
+        back = await search(ctx, None, params_of(link(pages[i], "previous")))  # type: ignore[arg-type]
+        assert [e["fullUrl"] for e in back["entry"]] == urls[i - 1]

@@ -22,14 +22,20 @@ def codings_of(value: object) -> tuple[list[tuple[str | None, str]], bool] | Non
     if not isinstance(value, dict):
         return None
     if "coding" in value or ("text" in value and "code" not in value):
+        codings = value.get("coding")
         return [
-            (c.get("system"), c["code"])
-            for c in value.get("coding", [])
+            (_system(c), c["code"])
+            for c in (codings if isinstance(codings, list) else [])
             if isinstance(c, dict) and isinstance(c.get("code"), str)
         ], True
     if isinstance(value.get("code"), str):
-        return [(value.get("system"), value["code"])], False
+        return [(_system(value), value["code"])], False
     return None
+
+
+def _system(coding: dict[str, object]) -> str | None:
+    system = coding.get("system")
+    return system if isinstance(system, str) else None
 
 
 def check(ctx: Context, rule: ElementRule, item: Item) -> None:

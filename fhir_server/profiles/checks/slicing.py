@@ -4,9 +4,10 @@ Supported discriminators: ``value`` and ``pattern`` (the slice's fixed or
 pattern value at the discriminator path, or membership of a *required*
 binding there), ``exists`` and ``type``. ``profile`` discriminators are not
 supported (the compiler records a warning and those slices are not checked).
-Items are assigned to the first slice they match, in definition order;
-``ordered`` slicing is not enforced. An item matching no slice is an error
-only when the slicing is ``closed``.
+Items are assigned to the first slice they match, in definition order. With
+``ordered`` slicing, items must follow the slices' order; with
+``openAtEnd``, unmatched items must come after every matched one. An item
+matching no slice is an error only when the slicing is ``closed``.
 """
 
 from __future__ import annotations
@@ -105,10 +106,31 @@ def check(
         return
     slices = [s for s in rule.slices if s.matcher is not None and s.matcher.usable]
     buckets: dict[int, list[Item]] = {id(s): [] for s in slices}
+    position = {id(s): i for i, s in enumerate(slices)}
+    last = -1  # position of the previous item's slice (len(slices) once unmatched seen)
     for item in items:
         hit = next((s for s in slices if s.matcher and matches(ctx, s.matcher, item)), None)
         if hit is not None:
             buckets[id(hit)].append(item)
+            here = position[id(hit)]
+            if last > here and (rule.slicing.ordered or last == len(slices)):
+                why = (
+                    "the slices are ordered"
+                    if last < len(slices)
+                    else "unmatched items must come last (openAtEnd)"
+                )
+                if rule.slicing.ordered or rule.slicing.rules == "openAtEnd":
+                    ctx.add(
+                        "error",
+                        "structure",
+                        rules.SLICE_ORDER,
+                        f"{rule.path}: item for slice '{hit.slice_name}' is out of order: "
+                        f"{why} [{rule.id}]",
+                        item.loc,
+                    )
+            last = max(last, here)
+        elif rule.slicing.rules == "openAtEnd":
+            last = len(slices)
         elif rule.slicing.rules == "closed":
             names = ", ".join(str(s.slice_name) for s in rule.slices)
             ctx.add(

@@ -24,7 +24,7 @@ def reference_type(ctx: Context, value: dict[str, Any]) -> str | None:
     if not isinstance(ref, str) or ref.startswith(("urn:", "?")):
         return None
     if ref.startswith("#"):
-        for contained in ctx.root.get("contained", []):
+        for contained in ctx.root_resource.get("contained", []):
             if isinstance(contained, dict) and contained.get("id") == ref[1:]:
                 return contained.get("resourceType")
         return None

@@ -51,7 +51,9 @@ def pattern_match(pattern: Any, actual: Any) -> bool:
 
 
 def show(value: Any) -> str:
-    return orjson.dumps(value).decode() if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def check(ctx: Context, rule: ElementRule, item: Item) -> None:

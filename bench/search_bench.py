@@ -1,0 +1,399 @@
+"""Search benchmark (issue 3, item 9): FHIR search vs the raw PyMongo query, same data, same run.
+
+A seeded generator loads N Patients and M Observations per patient through
+``build_index`` (bulk ``insert_many``, the load time is reported), then
+times, at concurrency 1, each search through ``interactions.search.search``
+(parsing, filter building, paging, bundle) beside a hand-written PyMongo
+query on the same collections that returns the same documents (checked):
+
+  identity     Patient?family=<3-letter prefix>&birthdate=<day>
+  obs-subject  Observation?subject=Patient/x&code=http://loinc.org|29463-7&_sort=-date
+  chained      Observation?subject.family=<family>&code=...   (chain + outer query)
+  revinclude   Patient?_id=x&_revinclude=Observation:subject
+  paging       Observation?code=<common code>&_count=100, following next links through up
+               to 10,000 results (one sample = one page)
+
+Usage::
+
+    python -m bench.search_bench --patients 10000 --obs-per-patient 5 --samples 200
+    FHIR_MONGODB_URI=mongodb://... python -m bench.search_bench ...   # an existing server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pymongo import DESCENDING, AsyncMongoClient
+
+from bench.common import Result, run_load
+from fhir_server.interactions.context import Context
+from fhir_server.interactions.search import search
+from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.search.values import MAX_STRING, date_range, norm_string
+from fhir_server.settings import Settings
+from fhir_server.storage.documents import instant
+from fhir_server.storage.embedded import EmbeddedServer
+from fhir_server.storage.search_query import ensure_search_indexes
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+CODES = [
+    ("29463-7", "kg"),
+    ("8302-2", "cm"),
+    ("39156-5", "kg/m2"),
+    ("8867-4", "/min"),
+    ("9279-1", "/min"),
+]
+SYLLABLES = [
+    "ber",
+    "dur",
+    "mar",
+    "tin",
+    "lau",
+    "ren",
+    "pet",
+    "bon",
+    "cha",
+    "lef",
+    "mou",
+    "gar",
+    "roc",
+    "vil",
+    "san",
+    "dup",
+    "ont",
+    "mor",
+    "lam",
+    "bru",
+    "fav",
+    "gil",
+]
+GIVEN = ["Léa", "Thérèse", "Raphaël", "Zoé", "Noé", "Chloé", "Hugo", "Inès", "Jules", "Anaïs"]
+BASE = "http://bench.example/fhir"
+
+
+def _port() -> int:
+    for port in range(28100, 28200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 28100-28199")
+
+
+def family_name(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
+
+
+def make_doc(
+    registry: SearchParameterRegistry, res: dict[str, Any], lu: datetime
+) -> dict[str, Any]:
+    res["meta"] = {"versionId": "1", "lastUpdated": instant(lu)}
+    return {
+        "_id": res["id"],
+        "vid": 1,
+        "lu": lu,
+        "del": False,
+        "res": res,
+        "idx": build_index(registry, res["resourceType"], res),
+        "idxv": INDEX_VERSION,
+    }
+
+
+async def load(
+    db: Any, registry: SearchParameterRegistry, patients: int, per_patient: int, seed: int
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    await ensure_search_indexes(db, registry, ["Patient", "Observation"])
+    lu = datetime(2026, 1, 1, tzinfo=UTC)
+    batch: list[dict[str, Any]] = []
+    families: list[tuple[str, str]] = []
+    for i in range(patients):
+        pid = f"p{i}"
+        family = family_name(rng)
+        birth = (datetime(2008, 1, 1) + timedelta(days=rng.randrange(4500))).date().isoformat()
+        families.append((family, birth))
+        batch.append(
+            make_doc(
+                registry,
+                {
+                    "resourceType": "Patient",
+                    "id": pid,
+                    "gender": rng.choice(["male", "female"]),
+                    "name": [{"family": family, "given": [rng.choice(GIVEN)]}],
+                    "birthDate": birth,
+                    "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": f"{i:013d}"}],
+                },
+                lu,
+            )
+        )
+        if len(batch) >= 1000:
+            await db.Patient.insert_many(batch, ordered=False)
+            batch = []
+    if batch:
+        await db.Patient.insert_many(batch, ordered=False)
+    t_pat = time.perf_counter() - t0
+    batch = []
+    n_obs = 0
+    for i in range(patients):
+        for j in range(per_patient):
+            # weight for everyone, then a mix: the common code is the paging target
+            code, unit = CODES[0] if j == 0 else rng.choice(CODES)
+            when = datetime(2024, 1, 1) + timedelta(
+                days=rng.randrange(700), minutes=rng.randrange(1440)
+            )
+            batch.append(
+                make_doc(
+                    registry,
+                    {
+                        "resourceType": "Observation",
+                        "id": f"o{i}-{j}",
+                        "status": "final",
+                        "code": {"coding": [{"system": LOINC, "code": code}]},
+                        "subject": {"reference": f"Patient/p{i}"},
+                        "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "valueQuantity": {
+                            "value": round(rng.uniform(10, 90), 1),
+                            "unit": unit,
+                            "system": UCUM,
+                            "code": unit,
+                        },
+                    },
+                    lu,
+                )
+            )
+            n_obs += 1
+            if len(batch) >= 1000:
+                await db.Observation.insert_many(batch, ordered=False)
+                batch = []
+    if batch:
+        await db.Observation.insert_many(batch, ordered=False)
+    total = time.perf_counter() - t0
+    return {
+        "patients": patients,
+        "observations": n_obs,
+        "patient_load_s": round(t_pat, 1),
+        "total_load_s": round(total, 1),
+        "families": families,
+    }
+
+
+def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
+
+
+async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
+    client: AsyncMongoClient[Any] = AsyncMongoClient(uri)
+    db = client[args.database]
+    registry = SearchParameterRegistry.load_default()
+    if not args.reuse:
+        await client.drop_database(args.database)
+        info = await load(db, registry, args.patients, args.obs_per_patient, args.seed)
+    else:
+        info = {"patients": await db.Patient.estimated_document_count(), "families": []}
+    families = info.pop("families")
+    if not families:
+        async for d in db.Patient.find({}, {"res": 1}).limit(2000):
+            families.append((d["res"]["name"][0]["family"], d["res"]["birthDate"]))
+    ctx = Context(
+        db=db,
+        settings=Settings(default_count=20, max_count=1000),
+        base_url=BASE,
+        search_params=registry,
+    )
+    n_pat = info["patients"]
+    results: list[tuple[Result, Result]] = []
+    weight = f"{LOINC}|29463-7"
+    live = {"del": {"$ne": True}}
+
+    async def pair(
+        name: str,
+        fhir: Callable[[int], Awaitable[list[str]]],
+        raw: Callable[[int], Awaitable[list[str]]],
+        samples: int,
+    ) -> None:
+        for i in range(min(samples, 5)):  # same documents, checked before timing
+            a, b = await fhir(i), await raw(i)
+            assert a == b, (name, a[:5], b[:5])
+        r_fhir = await run_load(name, 1, samples, fhir)
+        r_raw = await run_load(name + " (raw)", 1, samples, raw)
+        results.append((r_fhir, r_raw))
+
+    # 1. identity search
+    def ident(i: int) -> tuple[str, str]:
+        family, birth = families[(i * 7919) % len(families)]
+        return norm_string(family)[:3], birth
+
+    async def f1(i: int) -> list[str]:
+        prefix, birth = ident(i)
+        return ids(await search(ctx, "Patient", [("family", prefix), ("birthdate", birth)]))
+
+    async def r1(i: int) -> list[str]:
+        prefix, birth = ident(i)
+        low, high = date_range(birth)  # type: ignore[misc]
+        docs = (
+            await db.Patient.find(
+                {  # the day first: it is the selective clause here
+                    "idx.birthdate.lo": {"$gte": low, "$lt": high},
+                    "idx.birthdate.hi": {"$lte": high},
+                    "idx.family.n": {"$gte": prefix, "$lt": prefix + MAX_STRING},
+                    **live,
+                },
+                {"res": 1},
+            )
+            .sort("_id")
+            .limit(20)
+            .to_list()
+        )
+        return [d["_id"] for d in docs]
+
+    await pair("identity", f1, r1, args.samples)
+
+    # 2. observations of one subject and code, latest first
+    def subject(i: int) -> str:
+        return f"Patient/p{(i * 104729) % n_pat}"
+
+    async def f2(i: int) -> list[str]:
+        return ids(
+            await search(
+                ctx, "Observation", [("subject", subject(i)), ("code", weight), ("_sort", "-date")]
+            )
+        )
+
+    async def r2(i: int) -> list[str]:
+        docs = (
+            await db.Observation.find(
+                {"idx.subject.v": subject(i), "idx.code.v": weight, **live}, {"res": 1}
+            )
+            .sort([("idx.date.e", DESCENDING), ("_id", 1)])
+            .limit(20)
+            .to_list()
+        )
+        return [d["_id"] for d in docs]
+
+    await pair("obs-subject", f2, r2, args.samples)
+
+    # 3. chained search
+    async def f3(i: int) -> list[str]:
+        family = families[(i * 31) % len(families)][0]
+        return ids(await search(ctx, "Observation", [("subject.family", family), ("code", weight)]))
+
+    async def r3(i: int) -> list[str]:
+        family = norm_string(families[(i * 31) % len(families)][0])
+        pats = await db.Patient.find(
+            {"idx.family.n": {"$gte": family, "$lt": family + MAX_STRING}, **live}, {"_id": 1}
+        ).to_list()
+        refs = [f"Patient/{p['_id']}" for p in pats]
+        docs = (
+            await db.Observation.find(
+                {"idx.subject.v": {"$in": refs}, "idx.code.v": weight, **live}, {"res": 1}
+            )
+            .sort("_id")
+            .limit(20)
+            .to_list()
+        )
+        return [d["_id"] for d in docs]
+
+    await pair("chained", f3, r3, args.samples)
+
+    # 4. a patient with its observations
+    async def f4(i: int) -> list[str]:
+        b = await search(
+            ctx,
+            "Patient",
+            [("_id", subject(i).split("/")[1]), ("_revinclude", "Observation:subject")],
+        )
+        return ids(b) + sorted(ids(b, "include"))
+
+    async def r4(i: int) -> list[str]:
+        pid = subject(i).split("/")[1]
+        pats = await db.Patient.find({"_id": pid, **live}, {"res": 1, "idx": 1}).to_list()
+        obs = await db.Observation.find(
+            {"idx.subject.v": {"$in": [f"Patient/{p['_id']}" for p in pats]}, **live}, {"res": 1}
+        ).to_list()
+        return [p["_id"] for p in pats] + sorted(o["_id"] for o in obs)
+
+    await pair("revinclude", f4, r4, args.samples)
+
+    # 5. paging through up to 10,000 results, 100 per page
+    pages = max(1, min(100, (n_pat // 100)))
+    fhir_state: dict[str, Any] = {}
+    raw_state: dict[str, Any] = {}
+
+    async def f5(i: int) -> list[str]:
+        params = fhir_state.get("next") if i % pages else None
+        if params is None:
+            params = [("code", weight), ("_count", "100")]
+        b = await search(ctx, "Observation", params)
+        nxt = next((x["url"] for x in b["link"] if x["relation"] == "next"), None)
+        fhir_state["next"] = parse_qsl(urlsplit(nxt).query) if nxt else None
+        return ids(b)
+
+    async def r5(i: int) -> list[str]:
+        after = raw_state.get("after") if i % pages else None
+        # equality + one range: the shape the (code, _id) index serves; deleted ones skipped here
+        filt: dict[str, Any] = {"idx.code.v": weight}
+        if after is not None:
+            filt["_id"] = {"$gt": after}
+        docs = db.Observation.find(filt, {"res": 1, "del": 1}).sort("_id").limit(105)
+        page = [d for d in await docs.to_list() if not d.get("del")][:100]
+        raw_state["after"] = page[-1]["_id"] if page else None
+        return [d["_id"] for d in page]
+
+    await pair("paging (per page)", f5, r5, pages * max(1, args.samples // 100))
+
+    out = {**info, "samples": args.samples, "results": []}
+    print(f"\nSearch benchmark: {json.dumps(info)}")
+    for fhir, raw in results:
+        ratio = fhir.pct(50) / raw.pct(50) if raw.pct(50) else float("nan")
+        print(fhir.row())
+        print(raw.row() + f"   fhir/raw p50 x{ratio:.2f}")
+        out["results"].append(
+            {**fhir.as_dict(), "raw": raw.as_dict(), "ratio_p50": round(ratio, 2)}
+        )
+    await client.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--obs-per-patient", type=int, default=5)
+    ap.add_argument("--samples", type=int, default=200, help="timed runs per search")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--database", default="search_bench")
+    ap.add_argument("--reuse", action="store_true", help="skip loading; reuse the database")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    with ExitStack() as stack:
+        uri = os.environ.get("FHIR_MONGODB_URI")
+        if not uri:
+            data = stack.enter_context(tempfile.TemporaryDirectory(prefix="search-bench-"))
+            server = stack.enter_context(EmbeddedServer(data, port=_port(), cache_size="2G"))
+            uri = server.uri
+        out = asyncio.run(bench(args, uri))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:  # noqa: PTH123
+            json.dump(out, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
