@@ -395,6 +395,14 @@ class ProfileCompiler:
                     checks.append((d, "type", {t.code for t in target.types}))
                 else:
                     usable = False
+            elif d.type == "profile":
+                target = self._rule_at(s, d.path)
+                urls = tuple(p for t in (target.types if target else ()) for p in t.profiles)
+                if urls:
+                    checks.append((d, "profile", urls))
+                else:
+                    warnings.append(f"{s.id}: no type profile at discriminator {d.path}")
+                    usable = False
             else:
                 warnings.append(f"{s.id}: discriminator type {d.type} is not supported")
                 usable = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,11 @@ class Context:
     container: dict[str, Any] | None = None  # the resource containing ``root``, if any
     profile: CompiledProfile | None = None
     issues: list[Issue] = field(default_factory=list)
-    seen_nodes: set[int] = field(default_factory=set)  # JSON objects whose extensions were checked
+    seen_nodes: set[int] = field(default_factory=set)
+    # Whether a value conforms to a profile URL (for ``profile`` discriminators).
+    conforms: Callable[[Context, Any, str], bool] | None = (
+        None  # JSON objects whose extensions were checked
+    )
 
     @property
     def root_resource(self) -> dict[str, Any]:

@@ -133,7 +133,7 @@ class ProfileValidator:
                     "error", "structure", "The resource has no resourceType", (), rules.WRONG_TYPE
                 )
             ]
-        ctx = Context(root=resource, source=self.source)
+        ctx = Context(root=resource, source=self.source, conforms=self._conforms)
         if self.base_checks:
             self._validate_base(ctx, resource, rtype)
         meta = resource.get("meta")
@@ -324,6 +324,18 @@ class ProfileValidator:
         node = item.node or {}
         for child in rule.children.values():
             self._check_element(ctx, child, self._items(node, child, item.loc), item.loc)
+
+    def _conforms(self, ctx: Context, value: Any, url: str) -> bool:
+        """Whether ``value`` meets profile ``url`` with no error (profile discriminators)."""
+        compiled = self.profile(url)
+        if compiled is None:
+            return False
+        probe = Context(
+            root=ctx.root, source=self.source, container=ctx.container, conforms=self._conforms
+        )
+        probe.profile = compiled
+        self._check_item(probe, compiled.root, Item(value, None, "", compiled.type))
+        return not any(i.severity in ("error", "fatal") for i in probe.issues)
 
     def _check_type_profiles(self, ctx: Context, rule: ElementRule, item: Item) -> None:
         """Validate an item against the profiles its type must conform to (extensions)."""

@@ -48,7 +48,9 @@ def _forward_refs(ctx: Context, docs: Found, inc: Include) -> dict[str, set[str]
 
 async def _fetch(ctx: Context, type_: str, filt: dict[str, Any], limit: int) -> Found:
     rf = ctx.read_filter(type_)
-    full = {"$and": [filt, rf]} if rf and any(k in filt for k in rf) else {**filt, **rf}
+    full: dict[str, Any] = (
+        {"$and": [filt, rf]} if rf and any(k in filt for k in rf) else {**filt, **rf}
+    )
     full["del"] = {"$ne": True}
     docs = await (
         ctx.db[type_].find(full, FETCH_FIELDS, limit=limit + 1, session=ctx.session).to_list()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import Any, cast
 
 import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream, Token
@@ -131,7 +131,8 @@ def compile_expression(expression: str, *, nodes: bool = False) -> Callable[[Any
     """
     options = dict(_FHIRPATH_OPTIONS, returnRawData=True) if nodes else _FHIRPATH_OPTIONS
     with _COMPILE_LOCK:
-        return fhirpathpy.compile(tolerant(expression), fhirpath_models["r4"], options)
+        compiled: Any = fhirpathpy.compile(tolerant(expression), fhirpath_models["r4"], options)
+    return cast("Callable[[Any], list[Any]]", compiled)
 
 
 def split_union(expression: str) -> list[str]:

@@ -63,9 +63,9 @@ class MongoRepository:
         hist = self.db[HISTORY_COLLECTION]
         await hist.create_index([("t", ASCENDING), ("lu", DESCENDING)], name="type_lu")
         await hist.create_index([("lu", DESCENDING)], name="lu")
-        await hist.create_index(
-            [("t", ASCENDING), ("id", ASCENDING), ("vid", DESCENDING)], name="type_id_vid"
-        )
+        # Instance history needs no index of its own: its versions share the
+        # ``_id`` prefix "Type/id/", a range on the primary key. Every index is
+        # paid on every write.
 
     async def ensure_type_indexes(self, type_: str) -> None:
         """Create the per-type indexes the REST core relies on (idempotent)."""
@@ -105,10 +105,10 @@ class MongoRepository:
     ) -> list[StoredResource]:
         """Versions newest first; ``after`` is the (lu, _id) cursor of the last one seen."""
         flt: dict[str, Any] = {}
-        if type_:
+        if type_ and id_:
+            flt["_id"] = {"$gt": f"{type_}/{id_}/", "$lt": f"{type_}/{id_}/~"}
+        elif type_:
             flt["t"] = type_
-        if id_:
-            flt["id"] = id_
         lu: dict[str, Any] = {}
         if since:
             lu["$gte"] = since

@@ -6,11 +6,12 @@ message id (rule id or invariant key) and FHIRPath location.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import BASE, CHILD, NICKNAME, PATIENT, RELIABILITY, WEIGHT
+from conftest import BASE, CHILD, NICKNAME, PATIENT, RELIABILITY, WEIGHT, fixture_resources
 
 from fhir_server.errors import Issue
 from fhir_server.profiles import ProfileValidator, rules
@@ -509,3 +510,69 @@ def test_extension_inside_an_extension_value_is_checked(validator: ProfileValida
     assert errors_of(validator.validate(patient)) == [
         ("error", rules.REQUIRED_BINDING, ("Patient.extension[0].value.ofType(Address).use",))
     ]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _set("meta", {"profile": True}),
+        _set("name", "Dupont"),
+        _set("name", [None, 3, {"use": ["official"]}]),
+        _set("identifier", [{"system": ["urn:x"], "type": {"coding": "x"}}]),
+        _set("extension", [{"url": 3}, "x", {"url": RELIABILITY, "extension": {"a": 1}}]),
+        _set("gender", {"coding": [{"system": 1, "code": "male"}]}),
+        _set("generalPractitioner", [{"reference": 3}]),
+        _set("deceasedBoolean", [True]),
+    ],
+)
+def test_malformed_json_gives_issues_not_exceptions(
+    validator: ProfileValidator, patient: dict[str, Any], mutate: Mutation
+) -> None:
+    # The structural parse normally rejects these first; the validator must still not crash.
+    mutate(patient)
+    assert isinstance(validator.validate(patient), list)
+
+
+def test_profile_discriminator_matches_items_conforming_to_the_slice_profile() -> None:
+    url = f"{BASE}/StructureDefinition/test-by-profile"
+    sd = {
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "TestByProfile",
+        "kind": "resource",
+        "type": "Patient",
+        "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {
+            "element": [
+                {"id": "Patient", "path": "Patient"},
+                {
+                    "id": "Patient.name.extension",
+                    "path": "Patient.name.extension",
+                    "slicing": {
+                        "discriminator": [{"type": "profile", "path": "$this"}],
+                        "rules": "closed",
+                    },
+                },
+                {
+                    "id": "Patient.name.extension:nick",
+                    "path": "Patient.name.extension",
+                    "sliceName": "nick",
+                    "min": 1,
+                    "type": [{"code": "Extension", "profile": [NICKNAME]}],
+                },
+            ]
+        },
+    }
+    fixtures = [r for r in fixture_resources() if r.get("url") == NICKNAME]
+    validator = ProfileValidator.from_resources([sd, *fixtures])
+    good = {
+        "resourceType": "Patient",
+        "name": [{"family": "X", "extension": [{"url": NICKNAME, "valueString": "Rafa"}]}],
+    }
+    assert validator.validate(good, [url]) == []
+    bad = copy.deepcopy(good)
+    bad["name"][0]["extension"][0] = {"url": NICKNAME, "valueInteger": 1}
+    found = errors_of(validator.validate(bad, [url]))
+    assert ("error", rules.CLOSED_SLICING, ("Patient.name[0].extension[0]",)) in found
+    assert ("error", rules.MIN_CARDINALITY, ("Patient.name[0].extension",)) in found

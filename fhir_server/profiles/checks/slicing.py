@@ -2,8 +2,8 @@
 
 Supported discriminators: ``value`` and ``pattern`` (the slice's fixed or
 pattern value at the discriminator path, or membership of a *required*
-binding there), ``exists`` and ``type``. ``profile`` discriminators are not
-supported (the compiler records a warning and those slices are not checked).
+binding there), ``exists``, ``type`` and ``profile`` (the item conforms,
+without error, to one of the type profiles at the path).
 Items are assigned to the first slice they match, in definition order. With
 ``ordered`` slicing, items must follow the slices' order; with
 ``openAtEnd``, unmatched items must come after every matched one. An item
@@ -71,6 +71,13 @@ def matches(ctx: Context, matcher: SliceMatcher, item: Item) -> bool:
                 return False
             continue
         actuals = navigate(item.value, disc.path)
+        if kind == "profile":
+            conforms = ctx.conforms
+            if conforms is None or not any(
+                conforms(ctx, a, url) for a in actuals for url in expected
+            ):
+                return False
+            continue
         if kind == "exists":
             if bool(actuals) != expected:
                 return False

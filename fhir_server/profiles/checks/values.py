@@ -53,7 +53,10 @@ def pattern_match(pattern: Any, actual: Any) -> bool:
 def show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return repr(value)[:200]
 
 
 def check(ctx: Context, rule: ElementRule, item: Item) -> None:
