@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: serve test lint format typecheck bench ci clean
+.PHONY: serve test lint format typecheck bench ig ci clean install
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## REST core benchmark against the raw driver (see docs/benchmarks.md)
 	$(BIN)/python -m bench.rest_bench $(BENCH_ARGS)
+
+ig: $(STAMP)  ## after editing ig/: rebuild its index and the core definitions it needs
+	$(BIN)/python scripts/build_ig_index.py
+	$(BIN)/python scripts/gen_fhir_definitions.py
 
 ci: test lint
 

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import DESCENDING, AsyncMongoClient
+from pymongo.errors import BulkWriteError
 
 from bench.common import Result, run_load
 from fhir_server.interactions.context import Context
@@ -100,6 +101,20 @@ def family_name(rng: random.Random) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
 
 
+async def insert(coll: Any, batch: list[dict[str, Any]]) -> None:
+    """insert_many, tolerating only the duplicates of a retried batch.
+
+    PyMongo retries a write whose reply timed out; when the first attempt had
+    in fact been applied, the retry reports every document as a duplicate.
+    """
+    try:
+        await coll.insert_many(batch, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(e.get("code") != 11000 for e in errors):
+            raise RuntimeError(f"bulk insert failed: {errors[:1]}") from None
+
+
 def make_doc(
     registry: SearchParameterRegistry, res: dict[str, Any], lu: datetime
 ) -> dict[str, Any]:
@@ -144,10 +159,10 @@ async def load(
             )
         )
         if len(batch) >= 1000:
-            await db.Patient.insert_many(batch, ordered=False)
+            await insert(db.Patient, batch)
             batch = []
     if batch:
-        await db.Patient.insert_many(batch, ordered=False)
+        await insert(db.Patient, batch)
     t_pat = time.perf_counter() - t0
     batch = []
     n_obs = 0
@@ -180,10 +195,10 @@ async def load(
             )
             n_obs += 1
             if len(batch) >= 1000:
-                await db.Observation.insert_many(batch, ordered=False)
+                await insert(db.Observation, batch)
                 batch = []
     if batch:
-        await db.Observation.insert_many(batch, ordered=False)
+        await insert(db.Observation, batch)
     total = time.perf_counter() - t0
     return {
         "patients": patients,

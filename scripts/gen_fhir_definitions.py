@@ -273,7 +273,8 @@ def main() -> None:
         "property",
         "concept",
     )
-    terminology = [{k: vs[k] for k in keep_vs if k in vs} for vs in picked.values()]
+    # Sorted, so that regenerating from the same inputs gives identical bytes.
+    terminology = [{k: picked[u][k] for k in keep_vs if k in picked[u]} for u in sorted(picked)]
     for url in sorted(cs_urls):
         cs = all_cs.get(url)
         if cs and cs.get("content") == "complete" and url != "http://snomed.info/sct":

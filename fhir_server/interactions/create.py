@@ -28,6 +28,8 @@ async def create(
 ) -> Outcome:
     """Create a resource; ``condition_checked``: a transaction already searched."""
     resource = await prepare(ctx, type_, body)
+    if if_none_exist and if_none_exist.startswith(f"{type_}?"):
+        if_none_exist = if_none_exist[len(type_) + 1 :]  # some clients send the full query
 
     async def run(tx: Context) -> Outcome:
         key = None

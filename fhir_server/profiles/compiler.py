@@ -420,6 +420,9 @@ class ProfileCompiler:
 
     def discriminator_value(self, s: ElementRule, path: str) -> tuple[str, Any] | None:
         """(kind, expected) the slice fixes at a discriminator path, if any."""
+        if path == "url":  # extension slices: the fixed url, else the type profile's url
+            url = self._extension_url(s)
+            return ("fixed", url) if url else None
         segments = [] if path == "$this" else split_path(path)
         current = s
         for i, seg in enumerate(segments):
@@ -445,16 +448,14 @@ class ProfileCompiler:
                         values[0] if len(values) == 1 else values,
                     )
                 if seg == "url":
-                    url = self._extension_url(current)
-                    return ("fixed", url) if url else None
+                    nested_url = self._extension_url(current)
+                    return ("fixed", nested_url) if nested_url else None
                 return None
             current = nxt
         if current.fixed is not None:
             return current.fixed_kind or "pattern", current.fixed
         if current.binding is not None and current.binding.strength == "required":
             return "binding", current.binding.value_set
-        if current.name == "url" and path != "$this":
-            return None
         return None
 
     @staticmethod

@@ -84,9 +84,10 @@ class ConformanceSource:
         self.terminology = TerminologyService()
         if include_core:
             for sd in _core_bundle("structuredefinitions.json.gz"):
-                self.base_snapshots[
-                    sd["type"] if sd.get("derivation") != "constraint" else sd["id"]
-                ] = sd
+                # Core constraint profiles (SimpleQuantity, ...) share their base's
+                # type; key them by id so that they never shadow it.
+                key = sd["id"] if sd.get("derivation") == "constraint" else sd["type"]
+                self.base_snapshots[key] = sd
                 self.structure_definitions[sd["url"]] = sd
             for sd in _core_bundle("extensions.json.gz"):
                 self.structure_definitions[sd["url"]] = sd

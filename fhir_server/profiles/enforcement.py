@@ -92,11 +92,41 @@ class EnforcementPolicy:
 
 
 def _selects(profile: CompiledProfile, resource: dict[str, Any]) -> bool:
-    """Whether the profile's fixed/pattern ``code`` (if any) matches the resource."""
+    """Whether the resource's ``code`` is the one the profile fixes, if it fixes one.
+
+    The profile may fix ``code`` itself (fixed/pattern CodeableConcept) or its
+    ``coding`` (a fixed/pattern Coding, or required slices each fixing a
+    system and code); a profile that fixes no code applies to every resource.
+    """
     rule = profile.root.children.get("code")
-    if rule is None or rule.fixed is None:
+    if rule is None:
         return True
     actual = resource.get("code")
-    if rule.fixed_kind == "fixed":
-        return equals(rule.fixed, actual)
-    return pattern_match(rule.fixed, actual)
+    if rule.fixed is not None:
+        return _meets(rule.fixed_kind, rule.fixed, actual)
+    coding_rule = rule.children.get("coding")
+    if coding_rule is None:
+        return True
+    codings = actual.get("coding") if isinstance(actual, dict) else None
+    codings = codings if isinstance(codings, list) else []
+    wanted: list[tuple[str | None, Any]] = []
+    if coding_rule.fixed is not None:
+        wanted.append((coding_rule.fixed_kind, coding_rule.fixed))
+    for s in coding_rule.slices:
+        if not s.min:
+            continue
+        if s.fixed is not None:
+            wanted.append((s.fixed_kind, s.fixed))
+        else:
+            fixed = {
+                name: child.fixed
+                for name, child in s.children.items()
+                if name in ("system", "code") and child.fixed is not None
+            }
+            if fixed:
+                wanted.append(("pattern", fixed))
+    return all(any(_meets(kind, value, c) for c in codings) for kind, value in wanted)
+
+
+def _meets(kind: str | None, expected: Any, actual: Any) -> bool:
+    return equals(expected, actual) if kind == "fixed" else pattern_match(expected, actual)

@@ -7,9 +7,10 @@ the instance alongside the compiled rule tree of each profile (see
 expression (``Patient.name[0].family``, ``Observation.value.ofType(Quantity)``)
 and identified by the invariant key or a stable ``MRTC-PRF-*`` id (``rules``).
 
-On top of the profiles it runs the cheap part of base validation that
-pydantic's structural parse does not: required bindings and error-level
-invariants of the core resource and data types.
+On top of the profiles (unless ``base_checks=False``) it runs the cheap part
+of base validation that pydantic's structural parse does not: required
+bindings and error-level invariants of the core resource and data types, and
+every extension whose definition is known (IG or core), with its context.
 
 Unknown profiles: a profile named in ``meta.profile`` that this server does
 not hold is a *warning* by default - FHIR lets any system tag resources with
@@ -29,7 +30,15 @@ from typing import Any
 
 from fhir_server.errors import Issue
 from fhir_server.profiles import rules
-from fhir_server.profiles.checks import bindings, cardinality, invariants, slicing, types, values
+from fhir_server.profiles.checks import (
+    bindings,
+    cardinality,
+    codes,
+    invariants,
+    slicing,
+    types,
+    values,
+)
 from fhir_server.profiles.compiler import ProfileCompiler
 from fhir_server.profiles.conformance import CORE_SD_PREFIX, DEFAULT_IG_DIR, ConformanceSource
 from fhir_server.profiles.context import Context, Item
@@ -64,17 +73,43 @@ class ProfileValidator:
         # Compile every IG profile and extension now, so the first write pays nothing
         # and IG authoring problems show up in the start-up log.
         for resource in source.ig_resources:
+            url = resource.get("url")
             if (
                 resource.get("resourceType") == "StructureDefinition"
                 and resource.get("derivation") == "constraint"
+                and isinstance(url, str)
             ):
-                compiled = self.profile(resource["url"])
+                compiled = self.profile(url)
                 if compiled is not None:
                     self.warnings.extend(compiled.warnings)
+                    self.warnings.extend(self._dangling(compiled))
                     if self.base_checks and compiled.type:
                         self._base_profile(compiled.type)
         for warning in self.warnings:
             log.warning("IG profile: %s", warning)
+
+    def _dangling(self, compiled: CompiledProfile) -> list[str]:
+        """References from a profile to value sets and profiles nobody can resolve.
+
+        At validation time an unknown value set or extension is skipped (it
+        cannot be judged); at load time it is almost always an IG typo, so say so.
+        """
+        out: list[str] = []
+        stack = [compiled.root]
+        while stack:
+            rule = stack.pop()
+            stack.extend(rule.children.values())
+            stack.extend(rule.slices)
+            vs = rule.binding.value_set if rule.binding else None
+            if vs and self.terminology.value_set(vs) is None:
+                out.append(f"{compiled.url} {rule.id}: unknown value set {vs}")
+            for t in rule.types:
+                for url in t.profiles + t.target_profiles:
+                    if self.source.structure_definition(url) is None and not self._is_core_type(
+                        url
+                    ):
+                        out.append(f"{compiled.url} {rule.id}: unknown profile {url}")
+        return out
 
     @classmethod
     def from_ig(cls, ig_dir: Path | str = DEFAULT_IG_DIR, **kwargs: Any) -> ProfileValidator:
@@ -330,9 +365,10 @@ class ProfileValidator:
         compiled = self.profile(url)
         if compiled is None:
             return False
-        probe = Context(
-            root=ctx.root, source=self.source, container=ctx.container, conforms=self._conforms
-        )
+        root, container = ctx.root, ctx.container
+        if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+            root, container = value, ctx.root_resource  # a contained target resource
+        probe = Context(root=root, source=self.source, container=container, conforms=self._conforms)
         probe.profile = compiled
         self._check_item(probe, compiled.root, Item(value, None, "", compiled.type))
         return not any(i.severity in ("error", "fatal") for i in probe.issues)
@@ -382,6 +418,11 @@ class ProfileValidator:
     def _base_item(self, ctx: Context, top: ElementRule, rule: ElementRule, item: Item) -> None:
         bindings.check(ctx, rule, item)
         invariants.check(ctx, rule, item)
+        code = item.type_code
+        if code is None and len(rule.types) == 1:
+            code = rule.types[0].code
+        if code == "Coding" and rule is not top:
+            codes.check(ctx, item)
         node = item.node
         if node is None:
             return
@@ -396,9 +437,6 @@ class ProfileValidator:
                     for sub in self._items(node, child, item.loc):
                         self._base_item(ctx, top, child, sub)
             return
-        code = item.type_code
-        if code is None and len(rule.types) == 1:
-            code = rule.types[0].code
         if not code or code in _NO_BASE_DESCENT or not code[0].isupper() or rule is top:
             return
         if code == "Resource" and isinstance(item.value, dict):

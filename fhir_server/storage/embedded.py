@@ -127,6 +127,7 @@ class EmbeddedServer:
                     f"see {self.data_dir}/secantusd.log"
                 )
             try:
+                client: MongoClient[dict[str, object]]
                 with MongoClient(self.uri, serverSelectionTimeoutMS=300) as client:
                     client.admin.command("ping")
                     return

@@ -180,3 +180,23 @@ def test_unreferenced_contained_resource_breaks_dom_3(core: ProfileValidator) ->
         "contained": [{"resourceType": "Organization", "id": "org", "name": "MSP"}],
     }
     assert found(core, obs) == [("error", "dom-3", "Observation")]
+
+
+def test_codes_of_local_code_systems_must_exist(validator: ProfileValidator) -> None:
+    steps = "https://test.example.org/fhir/CodeSystem/test-steps"
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {
+            "coding": [
+                {"system": steps, "code": "msp", "display": "Initial MSP consultation"},
+                {"system": steps, "code": "nope"},
+                {"system": steps, "code": "psy", "display": "Autre chose"},
+                {"system": "http://loinc.org", "code": "whatever", "display": "anything"},
+            ]
+        },
+    }
+    assert found(validator, obs) == [
+        ("error", rules.UNKNOWN_CODE, "Observation.code.coding[1]"),
+        ("warning", rules.WRONG_DISPLAY, "Observation.code.coding[2]"),
+    ]

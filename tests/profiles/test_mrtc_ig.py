@@ -132,6 +132,12 @@ def _put(key: str, value: Any) -> Mutation:
     return mutate
 
 
+def _retype(node: dict[str, Any], old: str, new: str, value: Any) -> None:
+    """Replace one choice-type key by another (valueQuantity -> valueString)."""
+    node.pop(old)
+    node[new] = value
+
+
 def _multiple_birth_boolean(r: dict[str, Any]) -> None:
     r.pop("multipleBirthInteger", None)
     r["multipleBirthBoolean"] = True
@@ -361,10 +367,7 @@ CASES: list[Case] = [
     (
         "care team auto-habilitation not a boolean",
         "CareTeam-example-lea.json",
-        lambda r: (
-            r["participant"][0]["extension"][0].__setitem__("valueCode", "yes")
-            or r["participant"][0]["extension"][0].pop("valueBoolean")
-        ),
+        lambda r: _retype(r["participant"][0]["extension"][0], "valueBoolean", "valueCode", "yes"),
         (
             "error",
             rules.TYPE_NOT_ALLOWED,
@@ -460,10 +463,7 @@ CASES: list[Case] = [
     (
         "task questionnaire input not a canonical",
         "Task-example-lea-initial-msp-biometric.json",
-        lambda r: (
-            r["input"][0].pop("valueCanonical")
-            and r["input"][0].__setitem__("valueString", "formulaire")
-        ),
+        lambda r: _retype(r["input"][0], "valueCanonical", "valueString", "formulaire"),
         ("error", rules.TYPE_NOT_ALLOWED, "Task.input[0].value.ofType(string)"),
     ),
     (
@@ -500,7 +500,7 @@ CASES: list[Case] = [
     (
         "weight as text",
         "Observation-example-weight-lea.json",
-        lambda r: r.pop("valueQuantity") and r.__setitem__("valueString", "65,5 kg"),
+        lambda r: _retype(r, "valueQuantity", "valueString", "65,5 kg"),
         ("error", rules.TYPE_NOT_ALLOWED, "Observation.value.ofType(string)"),
     ),
     (
@@ -685,3 +685,23 @@ def test_every_ig_resource_passes_the_base_checks(
         if i.severity in ("error", "fatal")
     ]
     assert problems == []
+
+
+def _urls(kind: str) -> list[str]:
+    return [f["url"] for f in _index() if f.get("resourceType") == kind and f.get("url")]
+
+
+@pytest.mark.parametrize("url", _urls("ValueSet"))
+def test_every_ig_value_set_expands_locally(ig_validator: ProfileValidator, url: str) -> None:
+    vs = ig_validator.terminology.expand(url)
+    assert vs["expansion"]["total"] > 0
+    assert ig_validator.terminology.expansion(url).problems == []
+
+
+@pytest.mark.parametrize("url", _urls("CodeSystem"))
+def test_every_ig_concept_can_be_looked_up(ig_validator: ProfileValidator, url: str) -> None:
+    cs = ig_validator.terminology.code_system(url)
+    assert cs is not None and cs.concepts
+    for code in cs.concepts:
+        out = ig_validator.terminology.lookup(url, code)
+        assert out["parameter"][0]["name"] == "name"

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import BASE, CHILD, NICKNAME, PATIENT, RELIABILITY, WEIGHT, fixture_resources
 
 from fhir_server.errors import Issue
 from fhir_server.profiles import ProfileValidator, rules
+
+from ._data import BASE, CHILD, NICKNAME, PATIENT, RELIABILITY, WEIGHT, fixture_resources
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -436,7 +437,12 @@ def test_contained_resource_claims_are_checked(
     weight["contained"] = [patient]
     weight["subject"] = {"reference": "#pat"}
     found = errors_of(validator.validate(weight))
-    assert found == [("error", rules.MIN_CARDINALITY, ("Observation.contained[0].gender",))]
+    assert found == [
+        # the weight profile wants its subject to be an MRTC-like test patient...
+        ("error", rules.TARGET_PROFILE, ("Observation.subject",)),
+        # ... and the contained patient's own claim is checked where it stands
+        ("error", rules.MIN_CARDINALITY, ("Observation.contained[0].gender",)),
+    ]
 
 
 def _ordered_validator(rules_: str, ordered: bool) -> ProfileValidator:
@@ -576,3 +582,64 @@ def test_profile_discriminator_matches_items_conforming_to_the_slice_profile() -
     found = errors_of(validator.validate(bad, [url]))
     assert ("error", rules.CLOSED_SLICING, ("Patient.name[0].extension[0]",)) in found
     assert ("error", rules.MIN_CARDINALITY, ("Patient.name[0].extension",)) in found
+
+
+def test_contained_target_must_meet_the_target_profile(
+    validator: ProfileValidator, weight: dict[str, Any], patient: dict[str, Any]
+) -> None:
+    patient["id"] = "pat"
+    del patient["meta"]  # no claim: only the weight profile's targetProfile requires it
+    weight["contained"] = [patient]
+    weight["subject"] = {"reference": "#pat"}
+    assert errors_of(validator.validate(weight)) == []
+    del patient["birthDate"]
+    assert errors_of(validator.validate(weight)) == [
+        ("error", rules.TARGET_PROFILE, ("Observation.subject",))
+    ]
+
+
+def test_test_ig_compiles_without_warning(validator: ProfileValidator) -> None:
+    assert validator.warnings == []
+
+
+def test_dangling_references_in_a_profile_are_reported_at_load() -> None:
+    sd = {
+        "resourceType": "StructureDefinition",
+        "url": f"{BASE}/StructureDefinition/test-dangling",
+        "name": "TestDangling",
+        "kind": "resource",
+        "type": "Patient",
+        "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {
+            "element": [
+                {"id": "Patient", "path": "Patient"},
+                {
+                    "id": "Patient.gender",
+                    "path": "Patient.gender",
+                    "binding": {"strength": "required", "valueSet": f"{BASE}/ValueSet/typo"},
+                },
+                {
+                    "id": "Patient.extension:x",
+                    "path": "Patient.extension",
+                    "sliceName": "x",
+                    "type": [
+                        {"code": "Extension", "profile": [f"{BASE}/StructureDefinition/nope"]}
+                    ],
+                },
+                {
+                    "id": "Patient.link.other",
+                    "path": "Patient.link.other",
+                    "type": [
+                        {"code": "Reference", "targetProfile": [f"{BASE}/StructureDefinition/gone"]}
+                    ],
+                },
+            ]
+        },
+    }
+    validator = ProfileValidator.from_resources([sd])
+    assert sorted(w.rsplit(" ", 1)[-1] for w in validator.warnings) == [
+        f"{BASE}/StructureDefinition/gone",
+        f"{BASE}/StructureDefinition/nope",
+        f"{BASE}/ValueSet/typo",
+    ]

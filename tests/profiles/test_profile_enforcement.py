@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHILD, PATIENT, WEIGHT
 
 from fhir_server import errors
 from fhir_server.profiles import ConformanceSource, ProfileValidator
 from fhir_server.profiles.enforcement import EnforcementPolicy
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.settings import ProfileSettings
+
+from ._data import CHILD, PATIENT, WEIGHT
 
 
 def test_off_by_default(validator: ProfileValidator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,3 +108,69 @@ def test_services_from_settings_build_the_ig(monkeypatch: pytest.MonkeyPatch) ->
     ]
     issues = services.issues_for(patient)
     assert ("Patient.birthDate",) in [i.expression for i in issues]
+
+
+def _code_profile(name: str, diff: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "StructureDefinition",
+        "url": f"https://test.example.org/fhir/StructureDefinition/{name}",
+        "name": name,
+        "kind": "resource",
+        "type": "Observation",
+        "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation",
+        "differential": {"element": [{"id": "Observation", "path": "Observation"}, *diff]},
+    }
+
+
+def test_observation_profiles_are_selected_by_their_fixed_code() -> None:
+    height = _code_profile(
+        "h",
+        [
+            {
+                "id": "Observation.code.coding",
+                "path": "Observation.code.coding",
+                "slicing": {"discriminator": [{"type": "value", "path": "code"}], "rules": "open"},
+            },
+            {
+                "id": "Observation.code.coding:loinc",
+                "path": "Observation.code.coding",
+                "sliceName": "loinc",
+                "min": 1,
+            },
+            {
+                "id": "Observation.code.coding:loinc.system",
+                "path": "Observation.code.coding.system",
+                "fixedUri": "http://loinc.org",
+            },
+            {
+                "id": "Observation.code.coding:loinc.code",
+                "path": "Observation.code.coding.code",
+                "fixedCode": "8302-2",
+            },
+        ],
+    )
+    weight = _code_profile(
+        "w",
+        [
+            {
+                "id": "Observation.code.coding",
+                "path": "Observation.code.coding",
+                "patternCoding": {"system": "http://loinc.org", "code": "29463-7"},
+            },
+        ],
+    )
+    anything = _code_profile("any", [{"id": "Observation.status", "path": "Observation.status"}])
+    validator = ProfileValidator(ConformanceSource([height, weight, anything]))
+    policy = EnforcementPolicy.parse("Observation", validator)
+
+    def obs(code: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        }
+
+    base = "https://test.example.org/fhir/StructureDefinition/"
+    assert policy.profiles_for(obs("8302-2")) == [base + "h", base + "any"]
+    assert policy.profiles_for(obs("29463-7")) == [base + "w", base + "any"]
+    assert policy.profiles_for(obs("85354-9")) == [base + "any"]
