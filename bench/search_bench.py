@@ -223,6 +223,7 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
     else:
         info = {"patients": await db.Patient.estimated_document_count(), "families": []}
     families = info.pop("families")
+    print(f"loaded: {json.dumps(info)}", flush=True)
     if not families:
         async for d in db.Patient.find({}, {"res": 1}).limit(2000):
             families.append((d["res"]["name"][0]["family"], d["res"]["birthDate"]))
@@ -249,6 +250,7 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         r_fhir = await run_load(name, 1, samples, fhir)
         r_raw = await run_load(name + " (raw)", 1, samples, raw)
         results.append((r_fhir, r_raw))
+        print(f"  {name}: p50 {r_fhir.pct(50):.2f} ms (raw {r_raw.pct(50):.2f} ms)", flush=True)
 
     # 1. identity search
     def ident(i: int) -> tuple[str, str]:

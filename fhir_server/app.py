@@ -43,10 +43,10 @@ async def build_services(settings: Settings, uri: str) -> Services:
     services = Services(
         settings=settings, client=client, db=db, repository=repository, search_params=registry
     )
-    await ensure_search_indexes(db, registry)
     from fhir_server.bootstrap import install
 
-    await install(services)
+    await install(services)  # adds the IG's SearchParameters to the registry
+    await ensure_search_indexes(db, registry)
     return services
 
 

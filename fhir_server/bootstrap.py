@@ -89,10 +89,10 @@ async def load_implementation_guide(services: Services) -> None:
 
 async def install(services: Services) -> None:
     """Load the implementation guide, profile enforcement and operations."""
-    from fhir_server.operations import terminology, validate
+    from fhir_server.operations import extract, terminology, validate
     from fhir_server.profiles.service import ProfileServices
 
     await load_implementation_guide(services)
     services.profiles = ProfileServices.from_settings(ig_dir=services.settings.ig_dir)
-    for op in (validate.OPERATION, *terminology.OPERATIONS):
+    for op in (validate.OPERATION, *terminology.OPERATIONS, extract.OPERATION):
         services.operations.register(op)
