@@ -373,7 +373,7 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         raw_state["after"] = page[-1]["_id"] if page else None
         return [d["_id"] for d in page]
 
-    await pair("paging (per page)", f5, r5, pages * max(1, args.samples // 100))
+    await pair("paging (per page)", f5, r5, args.paging_samples or pages)
 
     out = {**info, "samples": args.samples, "results": []}
     print(f"\nSearch benchmark: {json.dumps(info)}")
@@ -396,6 +396,12 @@ def main() -> None:
     ap.add_argument("--obs-per-patient", type=int, default=5)
     ap.add_argument("--samples", type=int, default=200, help="timed runs per search")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--paging-samples",
+        type=int,
+        default=0,
+        help="pages timed (default: one sweep of up to 10,000 results)",
+    )
     ap.add_argument("--database", default="search_bench")
     ap.add_argument("--reuse", action="store_true", help="skip loading; reuse the database")
     ap.add_argument("--json", help="also write the figures to this file")

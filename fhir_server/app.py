@@ -87,6 +87,11 @@ def create_app(settings: Settings | None = None, **_: Any) -> FastAPI:
         docs_url="/_docs",
         redoc_url=None,
         openapi_url="/_openapi.json",
+        telemetry={
+            "tracing": settings.telemetry,
+            "metrics": settings.telemetry,
+            "logs": settings.telemetry,
+        },
     )
     app.state.settings = settings
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)

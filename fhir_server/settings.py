@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Implementation guide (FHIR JSON files with an index.json), served read-only
     ig_dir: Path = Path(__file__).resolve().parent.parent / "ig"
 
+    # FastAPI's native OpenTelemetry spans and metrics (off: they cost CPU on every request)
+    telemetry: bool = False
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True

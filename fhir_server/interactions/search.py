@@ -17,7 +17,7 @@ from fhir_server.errors import InvalidRequest, UnsupportedParameter
 from fhir_server.resources.types import require_type
 from fhir_server.search.includes import resolve_includes
 from fhir_server.search.indexing import INDEX_VERSION, build_index
-from fhir_server.search.paging import Cursor, search_url
+from fhir_server.search.paging import Cursor, search_url, window_for
 from fhir_server.search.request import SearchRequest, parse_search
 from fhir_server.search.summary import shape
 from fhir_server.storage import search_query
@@ -54,12 +54,12 @@ async def search(
         )
     cursor = Cursor.decode(req.page) if req.page else None
     count = 0 if req.summary == "count" else req.count
-    matches, more, first_index = await _page(ctx, req, count, cursor)
+    matches, more = await _page(ctx, req, count, cursor)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     total = await _total(ctx, req, cursor, matches, more)
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = _links(ctx, req, cursor, matches, more, first_index)
+    bundle["link"] = _links(ctx, req, cursor, matches, more)
     entries = [_entry(ctx, req, t, d, "match") for t, d in matches]
     if matches and (req.include or req.revinclude):
         included = await resolve_includes(ctx, matches, req.include, req.revinclude)
@@ -73,7 +73,7 @@ async def search(
 
 async def _page(
     ctx: Context, req: SearchRequest, count: int, cursor: Cursor | None
-) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
+) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     """One page; for several types, types are walked in order, each by id."""
     start = cursor.type_index if cursor else 0
     if start >= len(req.types):
@@ -85,6 +85,7 @@ async def _page(
     for i in range(start, len(req.types)):
         type_ = req.types[i]
         q = await search_query.compile_query(ctx, type_, req.clauses, req.sort)
+        q.with_index = bool(req.include or req.revinclude)
         page, more_here = await search_query.fetch_page(
             ctx, q, count - len(out), cursor if i == start else None
         )
@@ -95,7 +96,7 @@ async def _page(
         if len(out) >= count:
             more = await _any_after(ctx, req, i + 1) if count else False
             break
-    return out, more, start
+    return out, more
 
 
 async def _any_after(ctx: Context, req: SearchRequest, first: int) -> bool:
@@ -108,13 +109,14 @@ async def _any_after(ctx: Context, req: SearchRequest, first: int) -> bool:
 
 async def _page_back_multi(
     ctx: Context, req: SearchRequest, count: int, cursor: Cursor
-) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
+) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
     """Previous page of a multi-type search: walk the types backwards from the anchor."""
     out: list[tuple[str, dict[str, Any]]] = []
     more = False
     for i in range(cursor.type_index, -1, -1):
         type_ = req.types[i]
         q = await search_query.compile_query(ctx, type_, req.clauses, req.sort)
+        q.with_index = bool(req.include or req.revinclude)
         anchor = cursor if i == cursor.type_index else None
         if anchor is None:
             # the whole type precedes the anchor: take its last ids
@@ -127,7 +129,7 @@ async def _page_back_multi(
         if more_here or len(out) >= count:
             more = more_here or i > 0
             break
-    return out, more, cursor.type_index
+    return out, more
 
 
 async def _total(
@@ -156,7 +158,6 @@ def _links(
     cursor: Cursor | None,
     matches: list[tuple[str, dict[str, Any]]],
     more: bool,
-    first_index: int,
 ) -> list[dict[str, str]]:
     params = req.self_params()
     links = [{"relation": "self", "url": search_url(ctx.base_url, req.type_, params, cursor)}]
@@ -171,7 +172,10 @@ def _links(
             {
                 "relation": "next",
                 "url": search_url(
-                    ctx.base_url, req.type_, params, _cursor_for(ctx, req, t, d, True)
+                    ctx.base_url,
+                    req.type_,
+                    params,
+                    _cursor_for(ctx, req, t, d, True, _window(req, matches)),
                 ),
             }
         )
@@ -201,11 +205,25 @@ def _links(
 
 
 def _cursor_for(
-    ctx: Context, req: SearchRequest, type_: str, doc: dict[str, Any], forward: bool
+    ctx: Context,
+    req: SearchRequest,
+    type_: str,
+    doc: dict[str, Any],
+    forward: bool,
+    window: int = 0,
 ) -> Cursor:
     sort = search_query.sort_spec(ctx.search_params, type_, req.sort)
     keys = search_query.sort_key(doc, sort)
-    return Cursor(tuple(keys[:-1]), doc["_id"], forward, req.types.index(type_))
+    return Cursor(tuple(keys[:-1]), doc["_id"], forward, req.types.index(type_), window)
+
+
+def _window(req: SearchRequest, matches: list[tuple[str, dict[str, Any]]]) -> int:
+    """Id-window width for the next page of an id-ordered search (see ``_windowed_page``)."""
+    if req.sort:
+        return 0
+    last_type = matches[-1][0]
+    ids = [d["_id"] for t, d in matches if t == last_type]
+    return window_for(ids[0], ids[-1], len(ids), req.count + 5)
 
 
 def _entry(

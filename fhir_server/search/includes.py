@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from fhir_server.errors import InvalidRequest, TooCostly
 from fhir_server.search.request import Include
 from fhir_server.search.settings import get_search_settings
+from fhir_server.storage.search_query import find_in
 
 if TYPE_CHECKING:
     from fhir_server.interactions.context import Context
 
 _LOCAL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
-FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
 Found = list[tuple[str, dict[str, Any]]]  # (type, stored document)
 
 
@@ -46,18 +46,6 @@ def _forward_refs(ctx: Context, docs: Found, inc: Include) -> dict[str, set[str]
     return wanted
 
 
-async def _fetch(ctx: Context, type_: str, filt: dict[str, Any], limit: int) -> Found:
-    rf = ctx.read_filter(type_)
-    full: dict[str, Any] = (
-        {"$and": [filt, rf]} if rf and any(k in filt for k in rf) else {**filt, **rf}
-    )
-    full["del"] = {"$ne": True}
-    docs = await (
-        ctx.db[type_].find(full, FETCH_FIELDS, limit=limit + 1, session=ctx.session).to_list()
-    )
-    return [(type_, d) for d in docs]
-
-
 async def resolve_includes(
     ctx: Context, matches: Found, include: Sequence[Include], revinclude: Sequence[Include]
 ) -> Found:
@@ -79,7 +67,8 @@ async def resolve_includes(
             for type_, ids in _forward_refs(ctx, frontier, inc).items():
                 ids -= {i for t, i in seen if t == type_}
                 if ids:
-                    new += await _fetch(ctx, type_, {"_id": {"$in": sorted(ids)}}, limit)
+                    docs = await find_in(ctx, type_, "_id", sorted(ids), limit)
+                    new += [(type_, d) for d in docs]
         for rev in revs:
             if rev.source == "*" or rev.code == "*":
                 raise InvalidRequest(
@@ -87,7 +76,8 @@ async def resolve_includes(
                 )
             keys = [f"{t}/{d['_id']}" for t, d in frontier if rev.target is None or rev.target == t]
             if keys:
-                new += await _fetch(ctx, rev.source, {f"idx.{rev.code}.v": {"$in": keys}}, limit)
+                docs = await find_in(ctx, rev.source, f"idx.{rev.code}.v", keys, limit)
+                new += [(rev.source, d) for d in docs]
         fresh = _dedupe(new, seen)
         added += fresh
         if len(added) > limit:

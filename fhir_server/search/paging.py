@@ -30,10 +30,17 @@ class Cursor:
     id: str  # its logical id (the final tie-break)
     forward: bool = True  # next page (after the anchor) or previous page (before it)
     type_index: int = 0  # system search: which of the searched types the anchor is in
+    window: int = 0  # id-order pages: width of the next id window (see ``id_number``), 0 = none
 
     def encode(self) -> str:
         raw = bson.encode(
-            {"k": list(self.keys), "i": self.id, "f": self.forward, "t": self.type_index}
+            {
+                "k": list(self.keys),
+                "i": self.id,
+                "f": self.forward,
+                "t": self.type_index,
+                "w": str(self.window),
+            }
         )
         return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
@@ -43,6 +50,7 @@ class Cursor:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             doc = bson.decode(raw)
             keys, id_, forward, type_index = doc["k"], doc["i"], doc["f"], doc["t"]
+            window = int(doc.get("w", "0"))
         except (ValueError, KeyError, BSONError, TypeError):
             raise InvalidRequest(
                 "The paging cursor is invalid or expired", msg_id="MRTC-SRCH-040"
@@ -53,9 +61,44 @@ class Cursor:
             or not isinstance(id_, str)
             or not isinstance(forward, bool)
             or not isinstance(type_index, int)
+            or not 0 <= window < ID_SPACE
         ):
             raise InvalidRequest("The paging cursor is invalid or expired", msg_id="MRTC-SRCH-040")
-        return cls(tuple(keys), id_, forward, type_index)
+        return cls(tuple(keys), id_, forward, type_index, window)
+
+
+# Id windows. FHIR ids are ASCII, so the first ID_DIGITS characters of an id
+# read as a base-128 number preserve the ids' order; an id window is a range of
+# such numbers. Used to keep deep pages cheap on a planner that materialises
+# the whole remaining range before applying limit (storage.search_query).
+ID_DIGITS = 16
+ID_SPACE = 128**ID_DIGITS
+
+
+def id_number(id_: str) -> int:
+    n = 0
+    for ch in id_[:ID_DIGITS].ljust(ID_DIGITS, "\x00"):
+        n = n * 128 + min(ord(ch), 127)
+    return n
+
+
+def id_bound(n: int) -> str | None:
+    """The smallest string whose number is ``n`` (None past the last possible id)."""
+    if n >= ID_SPACE:
+        return None
+    chars = []
+    for _ in range(ID_DIGITS):
+        n, digit = divmod(n, 128)
+        chars.append(chr(digit))
+    return "".join(reversed(chars)).rstrip("\x00").replace("\x00", "\x01")
+
+
+def window_for(first_id: str, last_id: str, shown: int, wanted: int) -> int:
+    """Id-window width expected to hold ``wanted`` matches, from the span of a page."""
+    if shown < 2:
+        return 0
+    span = id_number(last_id) - id_number(first_id)
+    return min(ID_SPACE - 1, max(1, span * wanted // (shown - 1)))
 
 
 def search_url(

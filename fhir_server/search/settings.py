@@ -27,6 +27,7 @@ class SearchSettings(BaseSettings):
     max_or_values: int = 100  # comma-separated values in one parameter
     max_value_length: int = 512
     max_wildcards: int = 4  # '%' in one :wildcard value
+    windowed_paging: bool = True  # id windows for deep pages (see storage.search_query)
     scan_budget: int = 20000  # documents one page may examine when residual filters drop some
 
 

@@ -20,7 +20,6 @@ from fhir_server.search.criteria import (
     RANK_SCAN,
     RANK_STRING,
     Criterion,
-    Entry,
     entry_list,
 )
 from fhir_server.search.values import MAX_STRING, norm_string, prefix_range
@@ -137,12 +136,3 @@ def glob_match(pieces: Sequence[str], text: str) -> bool:
             return False
         pos = found + len(piece)
     return True
-
-
-def entry_test_prefix(prefix: str) -> Any:
-    """Predicate used by composites: does the entry start with ``prefix``?"""
-    p = norm_string(prefix)
-    return lambda e: any(s.startswith(p) for s in entry_list(e, "n"))
-
-
-__all__ = ["Entry", "criterion", "extract", "glob_match"]

@@ -36,7 +36,7 @@ from fhir_server.search import (
     uri,
 )
 from fhir_server.search.criteria import RANK_ID, Criterion, missing_criterion
-from fhir_server.search.paging import Cursor
+from fhir_server.search.paging import Cursor, id_bound, id_number
 from fhir_server.search.registry import SearchParam, SearchParameterRegistry
 from fhir_server.search.request import Clause, Target
 from fhir_server.search.settings import SearchSettings, get_search_settings
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
+SERVE_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1}
 COUNT_FIELDS = {"_id": 1, "lu": 1, "idx": 1}
 NOT_DELETED = {"$ne": True}
 DocTest = Callable[[dict[str, Any]], bool]
@@ -61,6 +62,14 @@ class Query:
     tests: list[DocTest] = field(default_factory=list)  # exact predicates the filter lacks
     sort: list[tuple[str, int]] = field(default_factory=list)  # ends with ("_id", dir)
     matches_nothing: bool = False
+    with_index: bool = False  # fetch the whole idx (for _include), not just the sort keys
+
+    @property
+    def projection(self) -> dict[str, Any]:
+        """What a page fetches: the served JSON, plus the index only where it is read."""
+        if self.with_index or self.tests:
+            return FETCH_FIELDS
+        return {**SERVE_FIELDS, **{f: 1 for f, _ in self.sort}}
 
     @property
     def live_filter(self) -> dict[str, Any]:
@@ -380,6 +389,15 @@ async def fetch_page(
     """
     if q.matches_nothing or count == 0:
         return [], False
+    if (
+        cursor is not None
+        and cursor.forward
+        and cursor.window
+        and q.sort == [("_id", ASCENDING)]
+        and "_id" not in q.filter
+        and get_search_settings().windowed_paging
+    ):
+        return await _windowed_page(ctx, q, count, cursor)
     settings = get_search_settings()
     sort = q.sort if cursor is None or cursor.forward else _reverse(q.sort)
     anchor: tuple[Any, ...] | None = None
@@ -398,7 +416,7 @@ async def fetch_page(
     while True:
         filt = q.filter if anchor is None else _and(q.filter, _anchor_filter(sort, anchor))
         docs = await coll.find(
-            filt, FETCH_FIELDS, sort=sort, limit=batch, session=ctx.session
+            filt, q.projection, sort=sort, limit=batch, session=ctx.session
         ).to_list()
         scanned += len(docs)
         for d in docs:
@@ -427,6 +445,59 @@ async def fetch_page(
     return page, more
 
 
+async def _windowed_page(
+    ctx: Context, q: Query, count: int, cursor: Cursor
+) -> tuple[list[dict[str, Any]], bool]:
+    """A next page in id order, read through id windows of about one page each.
+
+    SecantusDB materialises every document of a range before ``limit``, so a
+    plain ``{field: x, _id: {$gt: cursor}}`` costs the whole rest of the
+    result on every page. Bounding ``_id`` above by a window sized from the
+    previous page's id span (``paging.window_for``) keeps each page to about
+    its own documents; an empty window widens (x4), an overfull one narrows.
+    The result is the same as the plain query's.
+    """
+    wanted = count + 1
+    batch = wanted + 5 if not q.tests else max(wanted * 2, 50)
+    width = cursor.window
+    low, low_op = cursor.id, "$gt"
+    out: list[dict[str, Any]] = []
+    for _ in range(64):
+        upper = id_bound(id_number(low) + max(1, width))
+        rng: dict[str, Any] = {low_op: low}
+        if upper is not None:
+            rng["$lt"] = upper
+        docs = (
+            await ctx.db[q.type_]
+            .find(
+                {**q.filter, "_id": rng},
+                q.projection,
+                sort=[("_id", ASCENDING)],
+                limit=batch,
+                session=ctx.session,
+            )
+            .to_list()
+        )
+        for d in docs:
+            if not d.get("del") and all(t(d) for t in q.tests):
+                out.append(d)
+                if len(out) == wanted:
+                    break
+        if len(out) >= wanted or upper is None:
+            break
+        if len(docs) == batch:  # more in this window than a batch: continue inside it
+            low, low_op, width = docs[-1]["_id"], "$gt", max(1, width // 2)
+        else:
+            low, low_op, width = upper, "$gte", width * 4
+    else:  # pathological id distribution: finish without a window
+        rest = await fetch_page(
+            ctx, q, wanted - len(out), Cursor((), out[-1]["_id"] if out else low, True)
+        )
+        out += rest[0]
+        return out[:count], len(out) > count or rest[1]
+    return out[:count], len(out) > count
+
+
 async def _find_all(
     ctx: Context, q: Query, limit: int, projection: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -451,6 +522,20 @@ async def matching_ids(ctx: Context, q: Query, limit: int) -> list[str]:
 
 async def find_all(ctx: Context, q: Query, limit: int) -> list[dict[str, Any]]:
     return await _find_all(ctx, q, limit, FETCH_FIELDS)
+
+
+async def find_in(
+    ctx: Context, type_: str, field_: str, values: Sequence[str], limit: int
+) -> list[dict[str, Any]]:
+    """Current resources whose ``field_`` is one of ``values`` (for _include/_revinclude).
+
+    ``field_`` is ``_id`` or an index path; the caller's read filter applies.
+    """
+    filt = _and({field_: {"$in": list(values)}}, ctx.read_filter(type_))
+    filt = _and(filt, {"del": NOT_DELETED})
+    return await (
+        ctx.db[type_].find(filt, FETCH_FIELDS, limit=limit + 1, session=ctx.session).to_list()
+    )
 
 
 async def count(ctx: Context, q: Query) -> int:

@@ -242,3 +242,25 @@ async def test_system_search_pages_back_across_types(ctx: Context) -> None:
     for i in range(len(pages) - 1, 0, -1):
         back = await search(ctx, None, params_of(link(pages[i], "previous")))  # type: ignore[arg-type]
         assert [e["fullUrl"] for e in back["entry"]] == urls[i - 1]
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+async def test_id_order_pages_are_the_same_with_and_without_id_windows(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, windowed: bool
+) -> None:
+    monkeypatch.setattr(get_search_settings(), "windowed_paging", windowed)
+    ids = (
+        [f"a{i}" for i in range(15)]
+        + [f"zz-cluster-long-prefix-{i:03d}" for i in range(12)]
+        + ["0", "9.9", "M-x", "b", "y" * 64]
+        + [f"{i:04d}-uuidish-{i * 7919 % 9973:x}" for i in range(0, 4000, 250)]
+    )
+    existing = await ctx.db["Basic"].count_documents({"_id": {"$in": ids}})
+    if not existing:
+        await store(ctx, *[{"resourceType": "Basic", "id": i, "code": {"text": "w"}} for i in ids])
+    bundle = await search(ctx, "Basic", [("code:text", "w"), ("_count", "4")])
+    seen = ids_of(bundle)
+    while (nxt := link(bundle, "next")) is not None:
+        bundle = await search(ctx, "Basic", params_of(nxt))
+        seen += ids_of(bundle)
+    assert seen == sorted(ids)
