@@ -29,6 +29,10 @@ class SearchSettings(BaseSettings):
     max_wildcards: int = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.search_query)
     scan_budget: int = 20000  # documents one page may examine when residual filters drop some
+    # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
+    # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
+    # to the defaults. Every index is paid on every write of its type.
+    indexes: str = "default"
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,12 @@ the page loop then fetches further until the page is full. Chains and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -554,6 +556,42 @@ async def count(ctx: Context, q: Query) -> int:
 # ------------------------------------------------------------- indexes
 
 
+HL7_PARAMETERS = "http://hl7.org/fhir/SearchParameter/"
+
+
+@dataclass(frozen=True)
+class IndexSelection:
+    """Which search parameters deserve an index (``FHIR_SEARCH_INDEXES``).
+
+    On the embedded database every index costs about as much per insert as
+    the document itself, so indexing all ~30 parameters of a type made
+    writes several times slower for searches nobody runs. The default set is
+    data (``fhir_server/data/search-indexes.json``); the IG's own parameters
+    are always indexed, since they exist for the MRTC flows.
+    """
+
+    everything: bool
+    wanted: frozenset[tuple[str, str]]  # (type or "*", code)
+
+    @classmethod
+    def from_setting(cls, setting: str) -> IndexSelection:
+        if setting.strip().lower() == "all":
+            return cls(True, frozenset())
+        text = importlib_resources.files("fhir_server.data").joinpath("search-indexes.json")
+        data = json.loads(text.read_text())
+        wanted = {(t, c) for t, codes in data.items() if not t.startswith("_") for c in codes}
+        for item in setting.split(","):
+            type_, _, code = item.strip().partition(".")
+            if code:
+                wanted.add((type_, code))
+        return cls(False, frozenset(wanted))
+
+    def wants(self, type_: str, param: SearchParam) -> bool:
+        if self.everything or not param.url.startswith(HL7_PARAMETERS):
+            return True
+        return (type_, param.code) in self.wanted or ("*", param.code) in self.wanted
+
+
 def index_fields(param: SearchParam) -> list[str]:
     """The ``idx`` paths of one parameter that deserve an index."""
     base = f"idx.{param.code}"
@@ -600,10 +638,11 @@ async def ensure_search_indexes(
         "_lastUpdated",
     }
     n = 0
+    selection = IndexSelection.from_setting(get_search_settings().indexes)
     for type_ in types or registry.types:
         models = [IndexModel([("lu", ASCENDING)], name="lu")]
         for code, param in registry.params_for(type_).items():
-            if code in skip or not param.expression:
+            if code in skip or not param.expression or not selection.wants(type_, param):
                 continue
             for path in index_fields(param):
                 if param.type in ("token", "reference", "uri"):
