@@ -150,7 +150,22 @@ def _absolute(code: str, crit: Criterion) -> _Part:
     def test(doc: dict[str, Any]) -> bool:
         return crit.test((doc.get("idx") or {}).get(code))
 
-    return _Part(filt, test, crit.exact, crit.rank)
+    return _Part(filt, test, crit.exact and not _two_sided(crit.filter), crit.rank)
+
+
+def _two_sided(filt: dict[str, Any]) -> bool:
+    """A lower and an upper bound on one index field.
+
+    Index values are arrays, and MongoDB matches ``{f: {$gte: a, $lt: b}}``
+    on an array when *some* element is >= a and *some* (possibly other)
+    element is < b: ``family=durand`` would find a ``["dupont", "therese"]``
+    patient. Such a clause is only a superset; the exact test must run.
+    """
+    lower, upper = {"$gt", "$gte"}, {"$lt", "$lte"}
+    return any(
+        isinstance(cond, dict) and lower & cond.keys() and upper & cond.keys()
+        for cond in filt.values()
+    )
 
 
 def _id_part(values: Sequence[str], modifier: str | None) -> _Part:
@@ -556,9 +571,6 @@ async def count(ctx: Context, q: Query) -> int:
 # ------------------------------------------------------------- indexes
 
 
-HL7_PARAMETERS = "http://hl7.org/fhir/SearchParameter/"
-
-
 @dataclass(frozen=True)
 class IndexSelection:
     """Which search parameters deserve an index (``FHIR_SEARCH_INDEXES``).
@@ -566,8 +578,8 @@ class IndexSelection:
     On the embedded database every index costs about as much per insert as
     the document itself, so indexing all ~30 parameters of a type made
     writes several times slower for searches nobody runs. The default set is
-    data (``fhir_server/data/search-indexes.json``); the IG's own parameters
-    are always indexed, since they exist for the MRTC flows.
+    data (``fhir_server/data/search-indexes.json``), the IG's parameters
+    included by name.
     """
 
     everything: bool
@@ -587,7 +599,7 @@ class IndexSelection:
         return cls(False, frozenset(wanted))
 
     def wants(self, type_: str, param: SearchParam) -> bool:
-        if self.everything or not param.url.startswith(HL7_PARAMETERS):
+        if self.everything:
             return True
         return (type_, param.code) in self.wanted or ("*", param.code) in self.wanted
 

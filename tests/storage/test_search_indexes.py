@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +18,11 @@ from fhir_server.storage.search_query import ensure_search_indexes
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-IG_PARAMETER = {
-    "resourceType": "SearchParameter",
-    "id": "x-birth-place",
-    "url": "https://mrtc.example.org/fhir/SearchParameter/x-birth-place",
-    "name": "XBirthPlace",
-    "status": "active",
-    "code": "x-birth-place",
-    "base": ["Patient"],
-    "type": "token",
-    "expression": "Patient.gender",
-    "description": "test parameter",
-}
+IG = Path(__file__).resolve().parents[2] / "ig"
+
+
+def ig_parameter(name: str) -> dict[str, Any]:
+    return json.loads((IG / f"SearchParameter-{name}.json").read_text())
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -49,11 +44,13 @@ async def test_default_indexes_the_common_parameters_and_the_ig(
     monkeypatch.setenv("FHIR_SEARCH_INDEXES", "default")
     get_search_settings.cache_clear()
     registry = SearchParameterRegistry.load_default()
-    registry.add(IG_PARAMETER)
+    registry.add(ig_parameter("Patient-birth-place-code"))
+    registry.add(ig_parameter("Patient-identity-status"))
     await ensure_search_indexes(db, registry, ["Patient", "Observation"])
     patient = await indexed(db, "Patient")
     assert {"idx.family.n", "idx.birthdate.lo", "idx.identifier.v+_id"} <= patient
-    assert "idx.x-birth-place.v+_id" in patient  # the IG's own parameters always
+    assert "idx.birth-place-code.v+_id" in patient  # an IG parameter the identity search uses
+    assert "idx.identity-status.v+_id" not in patient
     assert "idx.phonetic.n" not in patient and "idx.gender.v+_id" not in patient
     observation = await indexed(db, "Observation")
     assert {"idx.subject.v+_id", "idx.code.v+_id", "idx.date.lo"} <= observation
