@@ -87,11 +87,10 @@ def criterion(
             rank=_string_rank(prefixes),
         )
     prefixes = [norm_string(v) for v in values]
-    single = len(prefixes) == 1
     return Criterion(
         _prefixes_filter(prefixes),
         lambda e: any(s.startswith(p) for s in entry_list(e, "n") for p in prefixes),
-        exact=single,
+        exact=False,  # a two-bound range on a multikey array may pair two values
         rank=_string_rank(prefixes),
     )
 

@@ -101,7 +101,7 @@ def criterion(
         return Criterion(
             {"": {"$exists": True}} if len(texts) > 1 else {"t": prefix_range(texts[0])},
             lambda e: any(t.startswith(p) for t in entry_list(e, "t") for p in texts),
-            exact=len(texts) == 1,
+            exact=False,
             rank=RANK_TOKEN + 10,
         )
     if modifier == "of-type":
@@ -144,5 +144,5 @@ def criterion(
             rank=rank,
         )
     if not exact_keys and len(prefix_keys) == 1:
-        return Criterion({"v": prefix_range(prefix_keys[0])}, test, rank=rank + 5)
+        return Criterion({"v": prefix_range(prefix_keys[0])}, test, exact=False, rank=rank + 5)
     return Criterion({"": {"$exists": True}}, test, exact=False, rank=RANK_SCAN)

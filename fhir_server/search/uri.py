@@ -37,7 +37,7 @@ def criterion(code: str, modifier: str | None, values: Sequence[str]) -> Criteri
         prefixes = list(values)
         test = lambda e: any(u.startswith(p) for u in entry_list(e, "v") for p in prefixes)  # noqa: E731
         if len(prefixes) == 1:
-            return Criterion({"v": prefix_range(prefixes[0])}, test, rank=RANK_STRING)
+            return Criterion({"v": prefix_range(prefixes[0])}, test, exact=False, rank=RANK_STRING)
         return Criterion({"": {"$exists": True}}, test, exact=False, rank=RANK_STRING + 30)
     if modifier == "above":
         wanted = list(dict.fromkeys(a for v in values for a in ancestors(v)))

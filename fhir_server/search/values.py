@@ -36,7 +36,9 @@ def prefix_range(prefix: str) -> dict[str, str]:
     """A MongoDB range matching every string that starts with ``prefix``.
 
     A range rides an index on every planner; an anchored ``$regex`` does not
-    on the embedded database (see DESIGN.md).
+    on the embedded database (see DESIGN.md). On a multikey array MongoDB
+    lets two different values satisfy the two bounds, so callers treat the
+    range as a superset and confirm the prefix on the values themselves.
     """
     return {"$gte": prefix, "$lt": prefix + MAX_STRING}
 

@@ -297,10 +297,17 @@ async def test_unsupported_parameters(ctx: Context) -> None:
 
 
 async def test_reference_identifier_and_include_star(ctx: Context) -> None:
-    await store(ctx, {"resourceType": "Encounter", "id": "e1", "status": "finished",
-                      "class": {"code": "AMB"},
-                      "subject": {"identifier": {"system": "urn:ins", "value": "INS1"}},
-                      "serviceProvider": {"reference": "Organization/mspA"}})
+    await store(
+        ctx,
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"identifier": {"system": "urn:ins", "value": "INS1"}},
+            "serviceProvider": {"reference": "Organization/mspA"},
+        },
+    )
     assert await ids(ctx, "Encounter", [("subject:identifier", "urn:ins|INS1")]) == ["e1"]
     assert await ids(ctx, "Encounter", [("subject:identifier", "urn:ins|INS2")]) == []
     bundle = await search(ctx, "Encounter", [("_id", "e1"), ("_include", "Encounter:*")])
