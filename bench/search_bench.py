@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -84,17 +83,6 @@ SYLLABLES = [
 ]
 GIVEN = ["Léa", "Thérèse", "Raphaël", "Zoé", "Noé", "Chloé", "Hugo", "Inès", "Jules", "Anaïs"]
 BASE = "http://bench.example/fhir"
-
-
-def _port() -> int:
-    for port in range(28100, 28200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 28100-28199")
 
 
 def family_name(rng: random.Random) -> str:
@@ -410,7 +398,7 @@ def main() -> None:
         uri = os.environ.get("FHIR_MONGODB_URI")
         if not uri:
             data = stack.enter_context(tempfile.TemporaryDirectory(prefix="search-bench-"))
-            server = stack.enter_context(EmbeddedServer(data, port=_port(), cache_size="2G"))
+            server = stack.enter_context(EmbeddedServer(data, cache_size="2G"))
             uri = server.uri
         out = asyncio.run(bench(args, uri))
     if args.json:

@@ -8,12 +8,15 @@ the one expanded or checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import read
 from fhir_server.interactions.routing import FhirRequest
 from fhir_server.operations.params import body_resource, query_params
-from fhir_server.operations.registry import Operation
+from fhir_server.operations.registry import Operation, OperationHandler
 from fhir_server.profiles.operations_impl import (
     expand_operation,
     lookup_operation,
@@ -27,20 +30,20 @@ async def _instance(ctx: Context, req: FhirRequest) -> dict | None:  # type: ign
     return (await read(ctx, req.type, req.id)).body
 
 
-async def expand(ctx: Context, req: FhirRequest) -> Outcome:
-    terminology = ctx.services.profiles.terminology
-    result = expand_operation(
-        terminology, query_params(req), body_resource(req), value_set=await _instance(ctx, req)
-    )
-    return Outcome(200, result)
+def _on_value_set(impl: Callable[..., dict[str, Any]]) -> OperationHandler:
+    """A ValueSet operation: the stored ValueSet at instance level, ``url`` otherwise."""
+
+    async def handler(ctx: Context, req: FhirRequest) -> Outcome:
+        terminology = ctx.services.profiles.terminology
+        value_set = await _instance(ctx, req)
+        result = impl(terminology, query_params(req), body_resource(req), value_set=value_set)
+        return Outcome(200, result)
+
+    return handler
 
 
-async def validate_code(ctx: Context, req: FhirRequest) -> Outcome:
-    terminology = ctx.services.profiles.terminology
-    result = validate_code_operation(
-        terminology, query_params(req), body_resource(req), value_set=await _instance(ctx, req)
-    )
-    return Outcome(200, result)
+expand = _on_value_set(expand_operation)
+validate_code = _on_value_set(validate_code_operation)
 
 
 async def lookup(ctx: Context, req: FhirRequest) -> Outcome:

@@ -1,26 +1,21 @@
 """Search tests run against a real SecantusDB, with documents written as the core writes them.
 
-One ``secantusd-py`` per session (in-memory storage, a free port in
-28100-28199); each test module gets a fresh database and a ``Context``.
+The session's one embedded database server (``mongo_uri`` in tests/conftest.py);
+each test module gets a fresh database and a ``Context``.
 ``store`` inserts resources in the layout of ``fhir_server.storage.documents``
 with ``idx`` filled by ``build_index``, exactly like the write path.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient
 
 from fhir_server.interactions.context import Context
 from fhir_server.search.indexing import INDEX_VERSION, build_index
@@ -32,44 +27,10 @@ from fhir_server.storage.search_query import ensure_search_indexes
 BASE = "http://test.example/fhir"
 
 
-def _port() -> int:
-    for port in range(28100, 28200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 28100-28199")
-
-
 @pytest.fixture(scope="session")
-def secantus_uri() -> Iterator[str]:
-    port = _port()
-    exe = Path(sys.executable).parent / "secantusd-py"
-    proc = subprocess.Popen(
-        [str(exe), "--port", str(port), "--storage-path", ":memory:", "--log-level", "ERROR"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with MongoClient(uri, serverSelectionTimeoutMS=500) as c:
-                c.admin.command("ping")
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("secantusd-py did not start") from None
-            time.sleep(0.2)
-    yield uri
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def secantus_uri(mongo_uri: str) -> str:
+    """The session's database server (tests/conftest.py), shared with the other tests."""
+    return mongo_uri
 
 
 @pytest.fixture(scope="session")
