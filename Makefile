@@ -38,7 +38,7 @@ ig: $(STAMP)  ## after editing ig/: rebuild its index and the core definitions i
 	$(BIN)/python scripts/build_ig_index.py
 	$(BIN)/python scripts/gen_fhir_definitions.py
 
-ci: test lint
+ci: test lint typecheck
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
