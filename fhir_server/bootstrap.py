@@ -12,6 +12,7 @@ from fhir_server.errors import FhirError
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.resources.conformance import ImplementationGuide, content_hash
+from fhir_server.resources.search_parameters import load_stored, register_on_write
 from fhir_server.resources.validation import check_structure
 from fhir_server.services import Services
 
@@ -89,10 +90,12 @@ async def load_implementation_guide(services: Services) -> None:
 
 async def install(services: Services) -> None:
     """Load the implementation guide, profile enforcement and operations."""
-    from fhir_server.operations import extract, terminology, validate
+    from fhir_server.operations import extract, reindex, terminology, validate
     from fhir_server.profiles.service import ProfileServices
 
     await load_implementation_guide(services)
+    await load_stored(services)  # runtime-created SearchParameters
+    services.hooks.register("SearchParameter", register_on_write)
     services.profiles = ProfileServices.from_settings(ig_dir=services.settings.ig_dir)
-    for op in (validate.OPERATION, *terminology.OPERATIONS, extract.OPERATION):
+    for op in (validate.OPERATION, *terminology.OPERATIONS, extract.OPERATION, reindex.OPERATION):
         services.operations.register(op)

@@ -54,8 +54,9 @@ def make_settings(mongo_uri: str, **overrides: Any) -> Settings:
 class AppClient:
     """An app with its lifespan running, and an httpx client bound to it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, drop: bool = True) -> None:
         self.settings = settings
+        self.drop = drop  # drop the database at exit (keep it to test a restart)
         self.app = create_app(settings)
         self._lifespan: Any = None
         self.http: httpx.AsyncClient | None = None
@@ -72,7 +73,8 @@ class AppClient:
         assert self.http is not None
         await self.http.aclose()
         services = self.app.state.services
-        await services.client.drop_database(self.settings.database)
+        if self.drop:
+            await services.client.drop_database(self.settings.database)
         await self._lifespan.__aexit__(None, None, None)
 
 
