@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -62,7 +63,8 @@ async def store(
     condition_key: str | None = None,
 ) -> StoredResource:
     """Write the next version of ``type_/id_`` inside the context's transaction."""
-    assert ctx.session is not None, "store() must run inside in_transaction()"
+    if ctx.session is None:
+        raise RuntimeError("store() must run inside in_transaction(): versions need a session")
     version = (previous.version + 1) if previous else 1
     when = now()
     stored_json = stamp(resource, id_, version, when) if resource is not None else None
@@ -128,7 +130,5 @@ def check_if_match(
 
 def condition_key(type_: str, query: str) -> str:
     """Canonical text of a conditional-create condition, for the unique ``ck`` index."""
-    from urllib.parse import parse_qsl
-
     pairs = sorted(parse_qsl(query, keep_blank_values=True))
     return type_ + "?" + "&".join(f"{k}={v}" for k, v in pairs)
