@@ -16,7 +16,12 @@ from starlette.requests import Request
 from fhir_server.errors import InvalidRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 FHIR_JSON = "application/fhir+json"
-JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
+JSON_TYPES = (
+    "application/fhir+json",
+    "application/json",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+)
 FORM = "application/x-www-form-urlencoded"
 _FORMAT_ALIASES = {
     "json": FHIR_JSON,

@@ -81,7 +81,7 @@ def build(ctx: Context) -> dict[str, Any]:
         },
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
         "implementationGuide": ctx.services.implementation_guides(),
         "rest": [
             {

@@ -1,8 +1,12 @@
-"""patch — PATCH [base]/[type]/[id] with a JSON Patch (RFC 6902) document.
+"""patch — PATCH [base]/[type]/[id] with JSON Patch or JSON Merge Patch.
 
-https://hl7.org/fhir/R4/http.html#patch. The patch is applied to the current
-version; the result is validated like an update. A patch that cannot apply
-(failed ``test``, missing path) is 422; a malformed patch document is 400.
+https://hl7.org/fhir/R4/http.html#patch. A JSON Patch (RFC 6902, an array of
+operations, ``application/json-patch+json``) is the format the spec names; a
+JSON Merge Patch (RFC 7386, a partial resource, ``application/merge-patch+json``
+or a plain JSON object) is what several FHIR clients send (fhirpy's
+``resource.patch(...)``). The patch is applied to the current version; the
+result is validated like an update. A patch that cannot apply (failed
+``test``, missing path) is 422; a malformed patch document is 400.
 """
 
 from __future__ import annotations
@@ -34,12 +38,42 @@ from fhir_server.interactions.write import (
 from fhir_server.storage.documents import StoredResource
 
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+PLAIN_JSON = ("application/json", "application/fhir+json")
 
 
-def _compile(body: Any, content_type: str) -> jsonpatch.JsonPatch:
-    if content_type and JSON_PATCH not in content_type:
+class MergePatch:
+    """RFC 7386: objects merge recursively, ``null`` removes, anything else replaces."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def apply(self, target: Any) -> Any:
+        return _merge(target, self.document)
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge(out.get(key), value)
+    return out
+
+
+def _compile(body: Any, content_type: str) -> jsonpatch.JsonPatch | MergePatch:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == MERGE_PATCH or (media in PLAIN_JSON and isinstance(body, dict)):
+        if not isinstance(body, dict):
+            raise InvalidRequest("A JSON Merge Patch must be an object", msg_id="MRTC-REST-076")
+        return MergePatch(body)
+    if media and media != JSON_PATCH and media not in PLAIN_JSON:
         raise UnsupportedMediaType(
-            f"PATCH takes {JSON_PATCH} (JSON Patch); FHIRPath Patch is not supported",
+            f"PATCH takes {JSON_PATCH} (JSON Patch) or {MERGE_PATCH}; "
+            "FHIRPath Patch is not supported",
             msg_id="MRTC-REST-070",
         )
     if not isinstance(body, list) or not all(isinstance(op, dict) for op in body):
@@ -53,7 +87,7 @@ def _compile(body: Any, content_type: str) -> jsonpatch.JsonPatch:
         raise InvalidRequest(f"Invalid JSON Patch: {exc}", msg_id="MRTC-REST-071") from None
 
 
-def _apply(patch: jsonpatch.JsonPatch, current: StoredResource) -> dict[str, Any]:
+def _apply(patch: jsonpatch.JsonPatch | MergePatch, current: StoredResource) -> dict[str, Any]:
     assert current.resource is not None
     try:
         result = patch.apply(copy.deepcopy(current.resource))
@@ -74,7 +108,10 @@ def _apply(patch: jsonpatch.JsonPatch, current: StoredResource) -> dict[str, Any
 
 
 async def _patch_current(
-    tx: Context, current: StoredResource, patch: jsonpatch.JsonPatch, expected: int | None
+    tx: Context,
+    current: StoredResource,
+    patch: jsonpatch.JsonPatch | MergePatch,
+    expected: int | None,
 ) -> Outcome:
     check_if_match(current.type, current.id, expected, current)
     resource = await prepare(tx, current.type, _apply(patch, current))

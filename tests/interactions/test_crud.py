@@ -160,3 +160,28 @@ async def test_gzip_when_asked(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
     assert r.json()["resourceType"] == "CapabilityStatement"
+
+
+async def test_patch_with_json_merge_patch(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/Patient", json=patient(active=True))).json()
+    url = f"/Patient/{created['id']}"
+    merge = {"birthDate": "2014-01-02", "active": None, "name": [{"family": "Durand"}]}
+    r = await client.patch(
+        url, json=merge, headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["birthDate"] == "2014-01-02"
+    assert "active" not in body  # null removes
+    assert body["name"] == [{"family": "Durand"}]  # arrays are replaced whole
+    assert body["gender"] == "female"  # untouched
+    # a plain JSON object is read as a merge patch too (what fhirpy sends)
+    r = await client.patch(url, json={"gender": "male"})
+    assert r.status_code == 200 and r.json()["gender"] == "male"
+    bad = await client.patch(
+        url, json=[{"op": "add"}], headers={"Content-Type": "application/merge-patch+json"}
+    )
+    assert bad.status_code == 400
+    invalid = await client.patch(url, json={"birthDate": "02/01/2014"})
+    assert invalid.status_code == 400
+    assert (await client.get(url)).json()["meta"]["versionId"] == "3"
