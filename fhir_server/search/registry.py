@@ -30,6 +30,7 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from fhir_server.errors import InvalidResource
+from fhir_server.search.fastpath import compile_simple
 
 PARAM_TYPES = (
     "number",
@@ -198,7 +199,7 @@ class SearchParam:
     def evaluator(self) -> Callable[[Any], list[Any]] | None:
         """The compiled expression, built the first time a value is extracted."""
         if self._evaluator is None and self.expression:
-            self._evaluator = compile_expression(self.expression)
+            self._evaluator = compile_simple(self.expression) or compile_expression(self.expression)
         return self._evaluator
 
     def values(self, resource: Mapping[str, Any]) -> list[Any]:

@@ -1,0 +1,80 @@
+"""A fast evaluator for search-parameter expressions that are plain element paths.
+
+Most base parameters are paths like ``Patient.name.family`` or
+``Observation.code``. Evaluating them through the FHIRPath engine costs about
+17 µs each, and a Patient write evaluates some forty of them; walking the
+JSON costs about 1 µs and gives the same values. Only paths whose every step
+is a known, non-choice element of the R4 model take this road (a choice such
+as ``Observation.value`` needs the engine's ``valueQuantity`` handling);
+everything else, and every union, keeps the engine. ``tests/search`` checks
+both agree on every parameter of every type over a corpus of resources.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fhirpathpy.models import models as fhirpath_models
+
+_MODEL = fhirpath_models["r4"]
+_CHOICES: frozenset[str] = frozenset(_MODEL["choiceTypePaths"])
+_TYPES: dict[str, str] = _MODEL["path2Type"]
+_ELSEWHERE: dict[str, str] = _MODEL["pathsDefinedElsewhere"]
+_KNOWN_PREFIXES: frozenset[str] = frozenset(p.rsplit(".", 1)[0] for p in (*_TYPES, *_CHOICES))
+_SIMPLE = re.compile(r"^[A-Z][A-Za-z]*(\.[a-z][A-Za-z0-9]*)+$")
+_PRIMITIVE_CONTEXTS = {"Extension", "Element", "BackboneElement", "Resource", "DomainResource"}
+
+
+def _step_context(path: str) -> str | None:
+    """The model path whose children the next step names, or None if unknown."""
+    path = _ELSEWHERE.get(path, path)
+    type_ = _TYPES.get(path)
+    if type_ is not None:
+        if type_ in _PRIMITIVE_CONTEXTS or type_[:1].islower() or type_.startswith("System."):
+            return None  # primitives and generic elements: leave to the engine
+        return type_
+    if path in _KNOWN_PREFIXES:
+        return path  # a backbone element: its children are keyed by its own path
+    return None
+
+
+def compile_simple(expression: str) -> Callable[[Any], list[Any]] | None:
+    """A JSON walker for ``expression``, or None when it must go through the engine."""
+    text = expression.strip()
+    if not _SIMPLE.match(text):
+        return None
+    head, *steps = text.split(".")
+    context: str | None = head
+    for i, step in enumerate(steps):
+        assert context is not None
+        path = f"{context}.{step}"
+        if path in _CHOICES or (
+            path not in _TYPES and path not in _KNOWN_PREFIXES and _ELSEWHERE.get(path) is None
+        ):
+            return None
+        if i < len(steps) - 1:
+            context = _step_context(path)
+            if context is None:
+                return None
+    resource_type = head
+
+    def evaluate(resource: Any) -> list[Any]:
+        if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+            return []
+        current: list[Any] = [resource]
+        for step in steps:
+            following: list[Any] = []
+            for item in current:
+                if not isinstance(item, dict):
+                    continue
+                value = item.get(step)
+                if isinstance(value, list):
+                    following.extend(v for v in value if v is not None)
+                elif value is not None:
+                    following.append(value)
+            current = following
+        return current
+
+    return evaluate
