@@ -18,22 +18,6 @@ from fhir_server.services import Services
 
 log = logging.getLogger(__name__)
 
-# Conformance and knowledge resources of the IG that the server serves; examples
-# of patient data are published in ig/ but never loaded into a database.
-SERVED_TYPES = (
-    "StructureDefinition",
-    "CodeSystem",
-    "ValueSet",
-    "ConceptMap",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "Questionnaire",
-    "SearchParameter",
-    "OperationDefinition",
-    "ImplementationGuide",
-    "CapabilityStatement",
-)
-
 
 def service_context(services: Services) -> Context:
     """A context for the server's own writes (start-up loading), outside any request."""
@@ -48,7 +32,7 @@ def service_context(services: Services) -> Context:
 
 async def load_implementation_guide(services: Services) -> None:
     ig = ImplementationGuide.load(services.settings.ig_dir)
-    served = ig.of_type(*SERVED_TYPES)
+    served = ig.served  # scripts/build_ig_index.py decides what is conformance
     services.ig = ig
     services.ig_profiles = ig.profiles_by_type()
     services.ig_urls = ig.guide_urls()

@@ -36,6 +36,7 @@ class ImplementationGuide:
 
     root: Path
     resources: list[dict[str, Any]] = field(default_factory=list)
+    served: list[dict[str, Any]] = field(default_factory=list)  # flagged conformance in the index
 
     @classmethod
     def load(cls, root: Path) -> ImplementationGuide:
@@ -46,7 +47,10 @@ class ImplementationGuide:
             return ig
         index = orjson.loads(index_path.read_bytes())
         for item in index.get("files", []):
-            ig.resources.append(orjson.loads((root / item["file"]).read_bytes()))
+            resource = orjson.loads((root / item["file"]).read_bytes())
+            ig.resources.append(resource)
+            if item.get("conformance"):  # examples of patient data are never served
+                ig.served.append(resource)
         return ig
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:

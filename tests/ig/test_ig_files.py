@@ -23,18 +23,7 @@ from ._ig import (
 # R4 constructs refused by the R4B models, kept in their R4 form on purpose: file -> reason.
 KNOWN_R4B_REFUSALS: dict[str, str] = {}
 
-CONFORMANCE = {
-    "ActivityDefinition",
-    "CodeSystem",
-    "ConceptMap",
-    "ImplementationGuide",
-    "OperationDefinition",
-    "PlanDefinition",
-    "Questionnaire",
-    "SearchParameter",
-    "StructureDefinition",
-    "ValueSet",
-}
+CONFORMANCE = load_index_builder().CONFORMANCE_TYPES
 CORE_EXTENSIONS = {"http://hl7.org/fhir/StructureDefinition/patient-birthPlace"}
 ALL_FILES = sorted(files())
 
