@@ -20,9 +20,10 @@ serve: $(STAMP)  ## install, then run the server on the embedded database (port 
 test: $(STAMP)  ## install, then run the whole test suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the layering contract (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check fhir_server tests bench scripts
 	$(BIN)/ruff format --check fhir_server tests bench scripts
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format fhir_server tests bench scripts

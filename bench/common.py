@@ -9,12 +9,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
+from fhir_server.app import create_app
+from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer, free_port
 
 
@@ -121,3 +124,15 @@ def fhir_server(uri: str, database_name: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@asynccontextmanager
+async def in_process_server(uri: str, database_name: str) -> AsyncIterator[Any]:
+    """The app exactly as ``fhir-server serve`` builds it, lifespan running, in this process.
+
+    For benchmarks that time the search engine without HTTP: they get the
+    server's own services and storage (same settings, same database client).
+    """
+    app = create_app(Settings(mongodb_uri=uri, database=database_name, log_level="WARNING"))
+    async with app.router.lifespan_context(app):
+        yield app

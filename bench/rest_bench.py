@@ -36,9 +36,13 @@ from bench.common import Result, database, fhir_server, run_load
 from fhir_server.interactions.write import stamp
 from fhir_server.search.indexing import INDEX_VERSION, build_index
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.storage.documents import now
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.search_query import ensure_search_indexes
+from fhir_server.settings import SearchSettings
+from fhir_server.storage.indexes import (
+    IndexSelection,
+    ensure_base_indexes,
+    ensure_search_indexes,
+)
+from fhir_server.storage.repository import now
 
 
 def make_patient(i: int) -> dict[str, Any]:
@@ -175,8 +179,9 @@ async def bench_raw(
     registry = SearchParameterRegistry.load_default()
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri, maxPoolSize=max(16, concurrency))
     db = client[f"{db_name}_raw{concurrency}"]
-    await ensure_search_indexes(db, registry, ["Patient", "Observation"])
-    await MongoRepository(client, db).ensure_base_indexes()
+    selection = IndexSelection.from_setting(SearchSettings().indexes)
+    await ensure_search_indexes(db, registry, selection, ["Patient", "Observation"])
+    await ensure_base_indexes(db)
     served = client[db_name]["Patient"]
     bare = db["bare"]
     offset = concurrency * 1_000_000

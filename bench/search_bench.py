@@ -1,10 +1,14 @@
 """Search benchmark (issue 3, item 9): FHIR search vs the raw PyMongo query, same data, same run.
 
-A seeded generator loads N Patients and M Observations per patient through
-``build_index`` (bulk ``insert_many``, the load time is reported), then
-times, at concurrency 1, each search through ``interactions.search.search``
-(parsing, filter building, paging, bundle) beside a hand-written PyMongo
-query on the same collections that returns the same documents (checked):
+The server is built in this process exactly as ``fhir-server serve`` builds
+it (``bench.common.in_process_server``: same settings, same database
+client). A seeded generator loads N Patients and M Observations per patient
+through the server's repository (versions, index values, history, in
+transactions of a thousand; the load time is reported), then times, at
+concurrency 1, each search through ``interactions.search.search`` (parsing,
+the repository's query, paging, bundle) beside a hand-written PyMongo query
+on the same collections, through the server's own database client, that
+returns the same documents (checked):
 
   identity     Patient?family=<3-letter prefix>&birthdate=<day>
   obs-subject  Observation?subject=Patient/x&code=http://loinc.org|29463-7&_sort=-date
@@ -34,19 +38,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pymongo import DESCENDING, AsyncMongoClient
-from pymongo.errors import BulkWriteError
+from pymongo import DESCENDING
 
-from bench.common import Result, run_load
+from bench.common import Result, in_process_server, run_load
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import search
-from fhir_server.search.indexing import INDEX_VERSION, build_index
-from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.interactions.write import stamp
 from fhir_server.search.values import MAX_STRING, date_range, norm_string
-from fhir_server.settings import Settings
-from fhir_server.storage.documents import instant
 from fhir_server.storage.embedded import EmbeddedServer
-from fhir_server.storage.search_query import ensure_search_indexes
+from fhir_server.storage.repository import Change, ReadScope, Repository
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -89,41 +89,23 @@ def family_name(rng: random.Random) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
 
 
-async def insert(coll: Any, batch: list[dict[str, Any]]) -> None:
-    """insert_many, tolerating only the duplicates of a retried batch.
+async def insert(repository: Repository, batch: list[dict[str, Any]], lu: datetime) -> None:
+    """Write a batch of new resources (version 1, stamped ``lu``) in one transaction."""
 
-    PyMongo retries a write whose reply timed out; when the first attempt had
-    in fact been applied, the retry reports every document as a duplicate.
-    """
-    try:
-        await coll.insert_many(batch, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if not errors or any(e.get("code") != 11000 for e in errors):
-            raise RuntimeError(f"bulk insert failed: {errors[:1]}") from None
+    async def write(scope: ReadScope) -> None:
+        for res in batch:
+            stored = stamp(res, res["id"], 1, lu)
+            change = Change(res["resourceType"], res["id"], 1, None, lu, stored, "POST")
+            await repository.write(change, scope)
 
-
-def make_doc(
-    registry: SearchParameterRegistry, res: dict[str, Any], lu: datetime
-) -> dict[str, Any]:
-    res["meta"] = {"versionId": "1", "lastUpdated": instant(lu)}
-    return {
-        "_id": res["id"],
-        "vid": 1,
-        "lu": lu,
-        "del": False,
-        "res": res,
-        "idx": build_index(registry, res["resourceType"], res),
-        "idxv": INDEX_VERSION,
-    }
+    await repository.transaction(write, ReadScope())
 
 
 async def load(
-    db: Any, registry: SearchParameterRegistry, patients: int, per_patient: int, seed: int
+    repository: Repository, patients: int, per_patient: int, seed: int
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    await ensure_search_indexes(db, registry, ["Patient", "Observation"])
     lu = datetime(2026, 1, 1, tzinfo=UTC)
     batch: list[dict[str, Any]] = []
     families: list[tuple[str, str]] = []
@@ -133,24 +115,20 @@ async def load(
         birth = (datetime(2008, 1, 1) + timedelta(days=rng.randrange(4500))).date().isoformat()
         families.append((family, birth))
         batch.append(
-            make_doc(
-                registry,
-                {
-                    "resourceType": "Patient",
-                    "id": pid,
-                    "gender": rng.choice(["male", "female"]),
-                    "name": [{"family": family, "given": [rng.choice(GIVEN)]}],
-                    "birthDate": birth,
-                    "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": f"{i:013d}"}],
-                },
-                lu,
-            )
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "gender": rng.choice(["male", "female"]),
+                "name": [{"family": family, "given": [rng.choice(GIVEN)]}],
+                "birthDate": birth,
+                "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": f"{i:013d}"}],
+            }
         )
         if len(batch) >= 1000:
-            await insert(db.Patient, batch)
+            await insert(repository, batch, lu)
             batch = []
     if batch:
-        await insert(db.Patient, batch)
+        await insert(repository, batch, lu)
     t_pat = time.perf_counter() - t0
     batch = []
     n_obs = 0
@@ -162,31 +140,27 @@ async def load(
                 days=rng.randrange(700), minutes=rng.randrange(1440)
             )
             batch.append(
-                make_doc(
-                    registry,
-                    {
-                        "resourceType": "Observation",
-                        "id": f"o{i}-{j}",
-                        "status": "final",
-                        "code": {"coding": [{"system": LOINC, "code": code}]},
-                        "subject": {"reference": f"Patient/p{i}"},
-                        "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "valueQuantity": {
-                            "value": round(rng.uniform(10, 90), 1),
-                            "unit": unit,
-                            "system": UCUM,
-                            "code": unit,
-                        },
+                {
+                    "resourceType": "Observation",
+                    "id": f"o{i}-{j}",
+                    "status": "final",
+                    "code": {"coding": [{"system": LOINC, "code": code}]},
+                    "subject": {"reference": f"Patient/p{i}"},
+                    "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "valueQuantity": {
+                        "value": round(rng.uniform(10, 90), 1),
+                        "unit": unit,
+                        "system": UCUM,
+                        "code": unit,
                     },
-                    lu,
-                )
+                }
             )
             n_obs += 1
             if len(batch) >= 1000:
-                await insert(db.Observation, batch)
+                await insert(repository, batch, lu)
                 batch = []
     if batch:
-        await insert(db.Observation, batch)
+        await insert(repository, batch, lu)
     total = time.perf_counter() - t0
     return {
         "patients": patients,
@@ -202,12 +176,17 @@ def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
 
 
 async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(uri)
-    db = client[args.database]
-    registry = SearchParameterRegistry.load_default()
+    if not args.reuse:  # a fresh database, created (with its indexes) by the server itself
+        async with in_process_server(uri, args.database) as app:
+            await app.state.storage.client.drop_database(args.database)
+    async with in_process_server(uri, args.database) as app:
+        return await _bench(args, app.state.services, app.state.storage)
+
+
+async def _bench(args: argparse.Namespace, services: Any, storage: Any) -> dict[str, Any]:
+    db = storage.db
     if not args.reuse:
-        await client.drop_database(args.database)
-        info = await load(db, registry, args.patients, args.obs_per_patient, args.seed)
+        info = await load(services.repository, args.patients, args.obs_per_patient, args.seed)
     else:
         info = {"patients": await db.Patient.estimated_document_count(), "families": []}
     families = info.pop("families")
@@ -215,12 +194,7 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
     if not families:
         async for d in db.Patient.find({}, {"res": 1}).limit(2000):
             families.append((d["res"]["name"][0]["family"], d["res"]["birthDate"]))
-    ctx = Context(
-        db=db,
-        settings=Settings(default_count=20, max_count=1000),
-        base_url=BASE,
-        search_params=registry,
-    )
+    ctx = Context.for_request(services, BASE)
     n_pat = info["patients"]
     results: list[tuple[Result, Result]] = []
     weight = f"{LOINC}|29463-7"
@@ -372,7 +346,6 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         out["results"].append(
             {**fhir.as_dict(), "raw": raw.as_dict(), "ratio_p50": round(ratio, 2)}
         )
-    await client.close()
     return out
 
 

@@ -1,9 +1,9 @@
-"""``create_app()``: the lifespan owns the database, registries and workers.
+"""``create_app()``: the HTTP app and the lifespan that owns the database and services.
 
 Start-up opens the database (the configured MongoDB, or the embedded server
-started as a child process), creates indexes, loads the search-parameter
-registry and the implementation guide, and registers operations; shutdown
-closes the client and stops the embedded server.
+started as a child process) and builds the services (``bootstrap``);
+shutdown closes the client and stops the embedded server. ``fhir-server
+serve`` and the tests build the server with this same function.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
@@ -21,33 +20,12 @@ from starlette.routing import Route
 from fhir_server import __version__
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
+from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
-from fhir_server.services import Services
-from fhir_server.settings import Settings, get_settings
-from fhir_server.storage.connection import open_client
+from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer
-from fhir_server.storage.mongo import MongoRepository
 
 log = logging.getLogger(__name__)
-
-
-async def build_services(settings: Settings, uri: str) -> Services:
-    from fhir_server.search.registry import SearchParameterRegistry
-    from fhir_server.storage.search_query import ensure_search_indexes
-
-    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
-    db = client[settings.database]
-    repository = MongoRepository(client, db)
-    await repository.ensure_base_indexes()
-    registry = SearchParameterRegistry.load_default()
-    services = Services(
-        settings=settings, client=client, db=db, repository=repository, search_params=registry
-    )
-    from fhir_server.bootstrap import install
-
-    await install(services)  # adds the IG's SearchParameters to the registry
-    await ensure_search_indexes(db, registry)
-    return services
 
 
 @asynccontextmanager
@@ -66,19 +44,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         uri = embedded.uri
         log.info("embedded database ready", extra={"port": embedded.port})
     try:
-        services = await build_services(settings, uri)
+        services, storage = await build_services(settings, uri)
         app.state.services = services
+        app.state.storage = storage
         try:
             yield
         finally:
-            await services.client.close()
+            await storage.close()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
 
 
-def create_app(settings: Settings | None = None, **_: Any) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_json)
     app = FastAPI(
         title="MRTC coordination FHIR server",

@@ -1,51 +1,94 @@
-"""Wire the optional parts of a server: the IG, profiles, operations, write hooks.
+"""The composition root: build every collaborator of a running server, once, in order.
 
-Kept apart from ``app.py`` so that each subsystem registers itself in one
-visible place, and tests build exactly the services the server runs.
+Kept apart from ``app.py`` (which owns the HTTP app and the lifespan) so that
+the wiring reads top to bottom in one place: database, search registry, the
+implementation guide (read once), profiles, write hooks, access policy,
+operations; then the frozen ``Services``; then the start-up writes (the IG's
+served resources) through the same write pipeline as any request. Tests and
+benchmarks build the server through ``create_app`` and so through here.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fhir_server.errors import FhirError
+from fhir_server.ig import ImplementationGuide, content_hash
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.services import Services
 from fhir_server.interactions.write import in_transaction, store
-from fhir_server.resources.conformance import ImplementationGuide, content_hash
-from fhir_server.resources.search_parameters import load_stored, register_on_write
-from fhir_server.resources.validation import check_structure
-from fhir_server.services import Services
+from fhir_server.operations import (
+    expand,
+    extract,
+    lookup,
+    reindex,
+    validate,
+    validate_code,
+)
+from fhir_server.operations.registry import OperationRegistry
+from fhir_server.profiles.service import ProfileServices
+from fhir_server.profiles.structure import check_structure
+from fhir_server.resources.hooks import WriteHooks
+from fhir_server.resources.search_parameters import SearchParameterHooks, load_stored
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.security.policy import OpenPolicy
+from fhir_server.settings import Settings
+from fhir_server.storage.connection import open_client
+from fhir_server.storage.mongo import MongoRepository
 
 log = logging.getLogger(__name__)
 
-
-def service_context(services: Services) -> Context:
-    """A context for the server's own writes (start-up loading), outside any request."""
-    return Context(
-        db=services.db,
-        settings=services.settings,
-        base_url=services.settings.base_url.rstrip("/"),
-        search_params=services.search_params,
-        services=services,
-    )
+OPERATIONS = (
+    validate.OPERATION,
+    expand.OPERATION,
+    validate_code.OPERATION,
+    lookup.OPERATION,
+    extract.OPERATION,
+    reindex.OPERATION,
+)
 
 
-async def load_implementation_guide(services: Services) -> None:
-    ig = ImplementationGuide.load(services.settings.ig_dir)
-    served = ig.served  # scripts/build_ig_index.py decides what is conformance
-    services.ig = ig
-    services.ig_profiles = ig.profiles_by_type()
-    services.ig_urls = ig.guide_urls()
-    services.read_only = {(r["resourceType"], r["id"]) for r in served if "id" in r}
+async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoRepository]:
+    """Open the database and build the services; returns them and the storage to close."""
+    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
+    registry = SearchParameterRegistry.load_default()
+    repository = MongoRepository(client, client[settings.database], registry, settings.search)
+    await repository.ensure_base_indexes()
+    ig = ImplementationGuide.load(settings.ig_dir)
     for sp in ig.of_type("SearchParameter"):
-        services.search_params.add(sp)
-    ctx = service_context(services)
+        registry.add(sp)
+    profiles = ProfileServices.build(ig, settings.profiles)
+    hooks = WriteHooks()
+    hooks.register("SearchParameter", SearchParameterHooks(registry, repository))
+    operations = OperationRegistry()
+    for op in OPERATIONS:
+        operations.register(op)
+    services = Services(
+        settings=settings,
+        repository=repository,
+        search_params=registry,
+        ig=ig,
+        profiles=profiles,
+        hooks=hooks,
+        policy=OpenPolicy(),
+        operations=operations,
+    )
+    await write_implementation_guide(services)
+    await load_stored(registry, repository)  # runtime-created SearchParameters
+    await repository.ensure_indexes()
+    return services, repository
+
+
+async def write_implementation_guide(services: Services) -> None:
+    """Store the IG's served resources whose content changed since the last start."""
+    ctx = Context(services, services.settings.base_url.rstrip("/"))
     written = 0
-    for resource in served:
+    for resource in services.ig.served:
         type_, id_ = resource["resourceType"], resource.get("id")
         if not id_:
             continue
-        current = await services.repository.get(type_, id_)
+        current = await services.repository.read(type_, id_, ctx.scope)
         if (
             current
             and current.resource
@@ -62,24 +105,17 @@ async def load_implementation_guide(services: Services) -> None:
             continue
 
         async def write(
-            tx: Context, type_: str = type_, id_: str = id_, resource: dict = resource
+            tx: Context,
+            type_: str = type_,
+            id_: str = id_,
+            resource: dict[str, Any] = resource,
         ) -> None:
-            previous = await tx.services.repository.get(type_, id_, tx.session)
+            previous = await tx.services.repository.read(type_, id_, tx.scope)
             await store(tx, type_, id_, resource, previous=previous, method="PUT")
 
         await in_transaction(ctx, write)
         written += 1
-    log.info("implementation guide loaded", extra={"resources": len(served), "written": written})
-
-
-async def install(services: Services) -> None:
-    """Load the implementation guide, profile enforcement and operations."""
-    from fhir_server.operations import extract, reindex, terminology, validate
-    from fhir_server.profiles.service import ProfileServices
-
-    await load_implementation_guide(services)
-    await load_stored(services)  # runtime-created SearchParameters
-    services.hooks.register("SearchParameter", register_on_write)
-    services.profiles = ProfileServices.from_settings(ig_dir=services.settings.ig_dir)
-    for op in (validate.OPERATION, *terminology.OPERATIONS, extract.OPERATION, reindex.OPERATION):
-        services.operations.register(op)
+    log.info(
+        "implementation guide loaded",
+        extra={"resources": len(services.ig.served), "written": written},
+    )

@@ -170,3 +170,8 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     InternalError: (500, "exception"),
     DatabaseUnavailable: (503, "transient"),
 }
+
+
+def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    """An OperationOutcome resource carrying ``issues``."""
+    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}

@@ -1,15 +1,71 @@
-"""Runtime configuration, read once from ``FHIR_*`` environment variables.
+"""Runtime configuration: one ``Settings`` object, read once from ``FHIR_*`` variables.
 
 Every tunable lives here so that operators find them in one place and code
-never carries scattered constants.
+never carries scattered constants. The object is built once (by the CLI, or
+by a test exactly as the CLI does) and injected: ``create_app(settings)``
+hands it to the services, and nothing reads the environment behind its back.
+The groups that belong to one subsystem (``search``, ``profiles``) keep
+their own prefix so that each reads like the subsystem it tunes.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_IG_DIR = Path(__file__).resolve().parent.parent / "ig"
+
+
+class SearchSettings(BaseSettings):
+    """``FHIR_SEARCH_*``: the bounds that keep one search from costing the whole server.
+
+    How many ids a chain or ``_has`` may feed into the outer query, how many
+    resources ``_include`` may add, how deep chains and ``:iterate`` may go.
+    The general page sizes (``default_count``, ``max_count``) are top-level.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_SEARCH_", env_file=None, extra="ignore")
+
+    max_chain_ids: int = 1000  # ids a chained / _has sub-query may return
+    max_chain_depth: int = 4
+    max_include: int = 1000  # resources _include + _revinclude may add to one page
+    max_iterate_depth: int = 3
+    max_criteria: int = 30  # parameters in one search
+    max_or_values: int = 100  # comma-separated values in one parameter
+    max_value_length: int = 512
+    max_wildcards: int = 4  # '%' in one :wildcard value
+    windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
+    scan_budget: int = 20000  # documents one page may examine when residual filters drop some
+    # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
+    # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
+    # to the defaults. Every index is paid on every write of its type.
+    indexes: str = "default"
+
+
+class ProfileSettings(BaseSettings):
+    """``FHIR_ENFORCE_PROFILES``, ``FHIR_UNKNOWN_PROFILE_SEVERITY``, ``FHIR_PROFILE_BASE_CHECKS``.
+
+    ``enforce_profiles`` is a comma-separated list, off (empty) by default so
+    that plain FHIR clients keep working unless the operator decides:
+
+    * ``mrtc`` - every IG profile on its resource type;
+    * ``Patient`` - the IG profile(s) of that type;
+    * ``Patient=https://.../StructureDefinition/mrtc-patient`` - that profile.
+
+    A type with several IG profiles (Observation: weight, height, BMI) is
+    enforced per resource through each profile's fixed/pattern ``code``: a
+    body-weight observation must satisfy the body-weight profile, a blood
+    pressure is left alone.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", env_file=None, extra="ignore")
+
+    enforce_profiles: str = ""
+    unknown_profile_severity: Literal["warning", "error"] = "warning"
+    profile_base_checks: bool = True
 
 
 class Settings(BaseSettings):
@@ -36,7 +92,7 @@ class Settings(BaseSettings):
     max_count: int = 1000
 
     # Implementation guide (FHIR JSON files with an index.json), served read-only
-    ig_dir: Path = Path(__file__).resolve().parent.parent / "ig"
+    ig_dir: Path = DEFAULT_IG_DIR
 
     # FastAPI's native OpenTelemetry spans and metrics (off: they cost CPU on every request)
     telemetry: bool = False
@@ -45,8 +101,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings are immutable for the life of a process; read them once."""
-    return Settings()
+    # Subsystem groups, each with its own variables (see their docstrings).
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    profiles: ProfileSettings = Field(default_factory=ProfileSettings)

@@ -41,7 +41,7 @@ KEPT_FIELDS = (
 def supported_types(spec: Path) -> list[str]:
     """R4 concrete resource types that ``fhir.resources.R4B`` can model."""
     try:
-        from fhir_server.resources.types import SUPPORTED_TYPES  # the lead's list, when present
+        from fhir_server.resource_types import SUPPORTED_TYPES  # the lead's list, when present
 
         return sorted(SUPPORTED_TYPES)
     except ImportError:

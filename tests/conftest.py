@@ -72,9 +72,9 @@ class AppClient:
     async def __aexit__(self, *exc: object) -> None:
         assert self.http is not None
         await self.http.aclose()
-        services = self.app.state.services
+        storage = self.app.state.storage
         if self.drop:
-            await services.client.drop_database(self.settings.database)
+            await storage.client.drop_database(self.settings.database)
         await self._lifespan.__aexit__(None, None, None)
 
 

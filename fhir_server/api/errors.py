@@ -13,8 +13,7 @@ import logging
 from starlette.responses import Response
 
 from fhir_server.api.negotiation import FHIR_JSON, dumps
-from fhir_server.errors import FhirError, InternalError
-from fhir_server.interactions.outcome import operation_outcome
+from fhir_server.errors import FhirError, InternalError, operation_outcome
 from fhir_server.logs import request_id_var
 
 log = logging.getLogger("fhir_server.errors")

@@ -13,8 +13,8 @@ from typing import Any
 from starlette.responses import Response
 
 from fhir_server.api.negotiation import dumps
-from fhir_server.errors import Issue
-from fhir_server.interactions.outcome import Outcome, operation_outcome
+from fhir_server.errors import Issue, operation_outcome
+from fhir_server.interactions.outcome import Outcome
 
 
 def prefer_return(prefer: str | None) -> str | None:

@@ -18,8 +18,8 @@ from fhir_server.errors import DatabaseUnavailable, FhirError
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.dispatch import handle
 from fhir_server.interactions.routing import resolve
+from fhir_server.interactions.services import Services
 from fhir_server.logs import request_id_var
-from fhir_server.services import Services
 
 router = APIRouter()
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -47,7 +47,7 @@ async def healthz() -> JSONResponse:
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
-        await services.client.admin.command("ping")
+        await services.repository.ping()
     except Exception:  # any failure means "not ready"
         return error_response(
             DatabaseUnavailable("The database is unreachable", msg_id="MRTC-REST-503")
@@ -92,14 +92,7 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
     req.prefer_return = prefer_return(prefer)
     req.prefer_handling = prefer_handling(prefer)
     base = base_url(request, services)
-    ctx = Context(
-        db=services.db,
-        settings=settings,
-        base_url=base,
-        search_params=services.search_params,
-        services=services,
-        request_id=request_id_var.get(),
-    )
+    ctx = Context.for_request(services, base, request_id=request_id_var.get())
     outcome = await handle(ctx, req)
     return render(
         outcome,

@@ -17,22 +17,30 @@ from __future__ import annotations
 
 import base64
 import http
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
-from fhir_server.errors import FhirError, InvalidRequest, Issue, PreconditionFailed
+from fhir_server.errors import (
+    FhirError,
+    InvalidRequest,
+    Issue,
+    PreconditionFailed,
+    operation_outcome,
+)
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.outcome import Outcome, operation_outcome
+from fhir_server.interactions.create import find_existing, strip_type
+from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest, resolve
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import in_transaction, new_id
-from fhir_server.storage.documents import instant
+from fhir_server.storage.repository import instant
 
 T = TypeVar("T")
+EntryHandler = Callable[[Context, FhirRequest], Awaitable[Outcome]]
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -136,9 +144,8 @@ def error_entry(exc: FhirError) -> dict[str, Any]:
     }
 
 
-async def process(ctx: Context, req: FhirRequest) -> Outcome:
-    from fhir_server.interactions.dispatch import handle
-
+async def process(ctx: Context, req: FhirRequest, handle: EntryHandler) -> Outcome:
+    """A batch or transaction; ``handle`` runs each entry (``dispatch.handle``)."""
     bundle = req.body
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidRequest("POST [base] takes a Bundle", msg_id="MRTC-BNDL-004")
@@ -154,7 +161,9 @@ async def process(ctx: Context, req: FhirRequest) -> Outcome:
     return await _transaction(ctx, bundle, req, handle)
 
 
-async def _batch(ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: Any) -> Outcome:
+async def _batch(
+    ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: EntryHandler
+) -> Outcome:
     raw_entries = bundle.get("entry") or []
     out: list[dict[str, Any]] = []
     for i, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
@@ -196,7 +205,7 @@ def _references(value: Any, found: set[str]) -> set[str]:
 
 
 async def _transaction(
-    ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: Any
+    ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: EntryHandler
 ) -> Outcome:
     template = parse_entries(ctx, bundle, req)
     targets: set[str] = set()
@@ -237,11 +246,10 @@ async def _assign_identity(
     """Give each POST (and conditional PUT) its final id before references are rewritten."""
     freq = e.request
     if freq.method == "POST" and freq.interaction == "create":
-        from fhir_server.interactions.create import find_existing
-
         assert freq.type is not None
-        if freq.if_none_exist:
-            existing = await find_existing(tx, freq.type, freq.if_none_exist)
+        condition = strip_type(freq.type, freq.if_none_exist)
+        if condition is not None:
+            existing = await find_existing(tx, freq.type, condition)
             if existing is not None and existing.stored is not None:
                 results[e.index] = existing
                 if e.full_url:

@@ -1,54 +1,68 @@
-"""What every interaction receives: database handles, registries, the caller.
+"""What every interaction receives: the services, the caller, and its storage scope.
 
 A ``Context`` is built once per request by the API layer (and once per entry
-inside a bundle, sharing the transaction's ``session``). Keeping the database
-session here means the same interaction code runs standalone or inside a
-transaction bundle without knowing which.
+inside a bundle, sharing the transaction). Its ``scope`` is what storage
+receives on every call: the transaction the request runs in, and the access
+restriction the policy gave the caller. Keeping the transaction here means
+the same interaction code runs standalone or inside a transaction bundle
+without knowing which; keeping the restriction here means no interaction can
+query storage without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from pymongo.asynchronous.client_session import AsyncClientSession
-    from pymongo.asynchronous.database import AsyncDatabase
+from fhir_server.interactions.services import Services
+from fhir_server.resources.hooks import AfterCommit
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.settings import Settings
+from fhir_server.storage.repository import ReadScope
 
-    from fhir_server.settings import Settings
 
-
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """Per-request state passed to every interaction."""
+    """Per-request state passed to every interaction and operation."""
 
-    db: AsyncDatabase[Any]
-    settings: Settings
+    services: Services
     base_url: str  # absolute base of this server, no trailing slash
-    search_params: Any  # fhir_server.search.registry.SearchParameterRegistry
-    services: Any = None  # fhir_server.services.Services: repository, policy, hooks, ...
-    session: AsyncClientSession | None = None  # set inside a transaction bundle
-    principal: Any = None  # the authenticated caller (security seam)
+    scope: ReadScope = field(default_factory=ReadScope)
+    principal: object | None = None  # the authenticated caller (security seam)
     request_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Actions to run once the current transaction commits (None: not in a transaction).
+    after_commit: list[AfterCommit] | None = None
 
-    def in_session(self, session: AsyncClientSession) -> Context:
-        return replace(self, session=session)
+    @classmethod
+    def for_request(
+        cls,
+        services: Services,
+        base_url: str,
+        *,
+        principal: object | None = None,
+        request_id: str = "",
+    ) -> Context:
+        """A request's context, restricted to what the policy lets ``principal`` see."""
+        restriction = services.policy.restriction(principal)
+        return cls(
+            services,
+            base_url.rstrip("/"),
+            ReadScope(restriction=restriction),
+            principal,
+            request_id,
+        )
 
-    def read_filter(self, type_: str) -> dict[str, Any]:
-        """Extra MongoDB filter that restricts what this caller may see of ``type_``.
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
-        The access policy plugs in here so that search, _include, history and
-        bundles never return what a direct read would refuse. Empty = no limit.
-        """
-        policy = getattr(self.services, "policy", None)
-        if policy is None:
-            return {}
-        return policy.read_filter(self, type_)
+    @property
+    def search_params(self) -> SearchParameterRegistry:
+        return self.services.search_params
 
-    def history_filter(self, type_: str | None) -> dict[str, Any]:
-        """Extra filter on the ``_history`` collection, from the same access policy."""
-        policy = getattr(self.services, "policy", None)
-        if policy is None:
-            return {}
-        return policy.history_filter(self, type_)
+    @property
+    def in_transaction(self) -> bool:
+        return self.scope.transaction is not None
+
+    def within(self, scope: ReadScope, after_commit: list[AfterCommit]) -> Context:
+        """This context inside a transaction (``scope`` carries it)."""
+        return replace(self, scope=scope, after_commit=after_commit)

@@ -19,7 +19,7 @@ async def delete(ctx: Context, type_: str, id_: str, *, if_match: str | None = N
     expected = parse_if_match(if_match)
 
     async def run(tx: Context) -> Outcome:
-        current = await tx.services.repository.get(type_, id_, tx.session)
+        current = await tx.services.repository.read(type_, id_, tx.scope)
         if current is None:
             raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
         if current.deleted:

@@ -2,17 +2,16 @@
 
 ``handle`` is the single place where the access policy sees a request before
 it runs (read, search, write, operation and each bundle entry alike), and
-where storage failures become FHIR errors. The HTTP layer and bundle
-processing both call it with a ``FhirRequest`` from ``routing.resolve``.
+where the implementation guide's resources are protected from change. The
+HTTP layer and bundle processing both call it with a ``FhirRequest`` from
+``routing.resolve``; bundles receive it back as their entry handler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
-
-from fhir_server.errors import DatabaseUnavailable, FhirError, InvalidRequest
+from fhir_server.errors import InvalidRequest, MethodNotAllowed
 from fhir_server.interactions import (
     bundle,
     capabilities,
@@ -28,7 +27,7 @@ from fhir_server.interactions import (
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.resources.conformance import check_writable
+from fhir_server.security.policy import AccessRequest
 
 Handler = Callable[[Context, FhirRequest], Awaitable[Outcome]]
 
@@ -102,22 +101,32 @@ HANDLERS: dict[str, Handler] = {
     ),
     "search-type": _search,
     "search-system": _search,
-    "bundle": lambda ctx, req: bundle.process(ctx, req),
+    "bundle": lambda ctx, req: bundle.process(ctx, req, handle),
     "operation": lambda ctx, req: ctx.services.operations.invoke(ctx, req),
 }
+# Interactions that change a resource named by its id: refused on the IG's own resources.
+_CHANGES = frozenset(
+    {"update", "patch", "delete", "conditional-update", "conditional-patch", "conditional-delete"}
+)
 
 
 async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     """Authorise, run and translate storage failures for one FHIR request."""
     services = ctx.services
-    if services.policy is not None:
-        await services.policy.authorize(ctx, req)
-    check_writable(services.read_only, req.interaction, req.type, req.id)
-    try:
-        return await HANDLERS[req.interaction](ctx, req)
-    except FhirError:
-        raise
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-        raise DatabaseUnavailable(
-            "The database is unreachable; try again later", msg_id="MRTC-REST-503"
-        ) from exc
+    await services.policy.authorize(
+        ctx.principal,
+        AccessRequest(req.interaction, req.method, req.type, req.id, req.operation),
+    )
+    if req.interaction in _CHANGES and req.type and req.id:
+        _check_writable(services.ig.read_only, req.type, req.id)
+    return await HANDLERS[req.interaction](ctx, req)
+
+
+def _check_writable(read_only: frozenset[tuple[str, str]], type_: str, id_: str) -> None:
+    """Refuse REST changes to the implementation guide's own resources (405)."""
+    if (type_, id_) in read_only:
+        raise MethodNotAllowed(
+            f"{type_}/{id_} belongs to the implementation guide and is read-only",
+            headers={"Allow": "GET"},
+            msg_id="MRTC-IG-001",
+        )

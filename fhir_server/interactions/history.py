@@ -2,14 +2,13 @@
 
 https://hl7.org/fhir/R4/http.html#history. Versions newest first, as a
 Bundle of type ``history`` whose entries carry request and response. Paging
-uses an opaque cursor on (lastUpdated, version key), so versions written
-while a client pages never shift or repeat a page. ``_since`` and ``_at`` (as
+uses the same opaque cursor as search, on (lastUpdated, version key), so
+versions written while a client pages never shift or repeat a page. ``_since`` and ``_at`` (as
 an upper bound) limit the time range; ``_count`` the page size.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +16,8 @@ from urllib.parse import urlencode
 from fhir_server.errors import InvalidRequest, ResourceNotFound, UnsupportedParameter
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
-from fhir_server.storage.documents import StoredResource, instant
+from fhir_server.search.paging import Cursor
+from fhir_server.storage.repository import HistoryQuery, StoredResource, instant
 
 HISTORY_PARAMS = {"_count", "_since", "_at", "_page", "_format", "_pretty"}
 
@@ -35,17 +35,10 @@ def parse_instant(name: str, value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _cursor_encode(item: StoredResource) -> str:
-    raw = f"{int(item.last_updated.timestamp() * 1000)}|{item.type}/{item.id}/{item.version}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _cursor_decode(value: str) -> tuple[datetime, str]:
+def _cursor(value: str) -> Cursor:
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        millis, key = raw.split("|", 1)
-        return datetime.fromtimestamp(int(millis) / 1000, tz=UTC), key
-    except (ValueError, UnicodeDecodeError):
+        return Cursor.decode(value)
+    except InvalidRequest:
         raise InvalidRequest(
             f"_page='{value}' is not a valid cursor", msg_id="MRTC-REST-091"
         ) from None
@@ -98,37 +91,23 @@ async def history(
     count = _count(ctx, single)
     since = parse_instant("_since", single["_since"]) if "_since" in single else None
     at = parse_instant("_at", single["_at"]) if "_at" in single else None
-    after = _cursor_decode(single["_page"]) if "_page" in single else None
+    cursor = _cursor(single["_page"]) if "_page" in single else None
     repo = ctx.services.repository
-    if id_ is not None and type_ is not None and await repo.get(type_, id_, ctx.session) is None:
+    if id_ is not None and type_ is not None and await repo.read(type_, id_, ctx.scope) is None:
         raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
-    items = await repo.history(
-        type_=type_,
-        id_=id_,
-        since=since,
-        at_or_before=at,
-        after=after,
-        limit=count + 1,
-        extra_filter=ctx.history_filter(type_),
-        session=ctx.session,
-    )
-    more = len(items) > count
-    items = items[:count]
+    page = await repo.history(HistoryQuery(type_, id_, since, at, cursor, count), ctx.scope)
     path = "/".join(p for p in (type_, id_, "_history") if p)
     kept = [(k, v) for k, v in params if k in HISTORY_PARAMS and k != "_page"]
     links = [{"relation": "self", "url": _url(ctx, path, params if strict else kept)}]
-    if more and items:
+    if page.next is not None:
         links.append(
-            {
-                "relation": "next",
-                "url": _url(ctx, path, [*kept, ("_page", _cursor_encode(items[-1]))]),
-            }
+            {"relation": "next", "url": _url(ctx, path, [*kept, ("_page", page.next.encode())])}
         )
     bundle = {
         "resourceType": "Bundle",
         "type": "history",
         "link": links,
-        "entry": [history_entry(ctx, item) for item in items],
+        "entry": [history_entry(ctx, item) for item in page.items],
     }
     return Outcome(200, bundle)
 

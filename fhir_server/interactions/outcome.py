@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.errors import Issue
-from fhir_server.storage.documents import StoredResource
+from fhir_server.storage.repository import StoredResource
 
 
 @dataclass
@@ -22,11 +22,3 @@ class Outcome:
     location: bool = False  # send a Location header (create, update-as-create)
     issues: list[Issue] = field(default_factory=list)  # informational, for Prefer: OperationOutcome
     headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_write(self) -> bool:
-        return self.location or (self.status in (200, 201) and self.stored is not None)
-
-
-def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
-    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}

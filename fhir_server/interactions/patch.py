@@ -21,12 +21,12 @@ from fhir_server.errors import (
     InvalidResource,
     MultipleMatches,
     PatchFailed,
-    ResourceGone,
     ResourceNotFound,
     UnsupportedMediaType,
 )
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
+from fhir_server.interactions.read import load_current
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import (
     check_if_match,
@@ -35,7 +35,7 @@ from fhir_server.interactions.write import (
     prepare,
     store,
 )
-from fhir_server.storage.documents import StoredResource
+from fhir_server.storage.repository import StoredResource
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -132,11 +132,7 @@ async def patch(
     expected = parse_if_match(if_match)
 
     async def run(tx: Context) -> Outcome:
-        current = await tx.services.repository.get(type_, id_, tx.session)
-        if current is None:
-            raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
-        if current.deleted:
-            raise ResourceGone(f"Resource {type_}/{id_} has been deleted", msg_id="MRTC-REST-021")
+        current = await load_current(tx, type_, id_)
         return await _patch_current(tx, current, compiled, expected)
 
     return await in_transaction(ctx, run)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from fhir_server.errors import InvalidRequest, MethodNotAllowed, ResourceNotFound
-from fhir_server.resources.types import is_supported, require_type
+from fhir_server.resource_types import is_supported, require_type
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 VID_RE = re.compile(r"^[0-9]{1,18}$")

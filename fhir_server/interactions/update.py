@@ -12,11 +12,11 @@ from typing import Any
 
 from fhir_server.errors import InvalidRequest, InvalidResource, MultipleMatches
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.create import guarding_key
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import (
     check_if_match,
-    condition_key,
     in_transaction,
     new_id,
     parse_if_match,
@@ -51,7 +51,7 @@ async def update(
     resource = await prepare(ctx, type_, body)
 
     async def run(tx: Context) -> Outcome:
-        current = await tx.services.repository.get(type_, id_, tx.session)
+        current = await tx.services.repository.read(type_, id_, tx.scope)
         check_if_match(type_, id_, expected, current)
         stored = await store(tx, type_, id_, resource, previous=current, method="PUT")
         created = current is None or current.deleted
@@ -71,6 +71,8 @@ async def conditional_update(
     expected = parse_if_match(if_match)
     resource = await prepare(ctx, type_, body)
     body_id = resource.get("id")
+    new_id_ = body_id or new_id()
+    key = guarding_key(ctx, type_, query, {**resource, "id": new_id_})
 
     async def run(tx: Context) -> Outcome:
         matches = await find_matches(tx, type_, query)
@@ -91,17 +93,16 @@ async def conditional_update(
             check_if_match(type_, current.id, expected, current)
             stored = await store(tx, type_, current.id, resource, previous=current, method="PUT")
             return Outcome(200, stored.resource, stored)
-        id_ = body_id or new_id()
-        previous = await tx.services.repository.get(type_, id_, tx.session)
-        check_if_match(type_, id_, expected, previous)
+        previous = await tx.services.repository.read(type_, new_id_, tx.scope)
+        check_if_match(type_, new_id_, expected, previous)
         stored = await store(
             tx,
             type_,
-            id_,
+            new_id_,
             resource,
             previous=previous,
             method="PUT",
-            condition_key=None if previous else condition_key(type_, query),
+            condition_key=None if previous else key,
         )
         return Outcome(201, stored.resource, stored, location=True)
 

@@ -12,7 +12,7 @@ from fhir_server.interactions.outcome import Outcome
 
 
 async def vread(ctx: Context, type_: str, id_: str, vid: int) -> Outcome:
-    found = await ctx.services.repository.get_version(type_, id_, vid, ctx.session)
+    found = await ctx.services.repository.read_version(type_, id_, vid, ctx.scope)
     if found is None:
         raise ResourceNotFound(
             f"Version {vid} of {type_}/{id_} was not found", msg_id="MRTC-REST-022"

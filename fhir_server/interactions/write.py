@@ -7,20 +7,20 @@ resource arrives alone or inside a transaction bundle.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from fhir_server.errors import InvalidRequest, PreconditionFailed
 from fhir_server.interactions.context import Context
-from fhir_server.resources.validation import check_structure
-from fhir_server.search.indexing import INDEX_VERSION, build_index
-from fhir_server.storage.documents import StoredResource, instant, now
+from fhir_server.profiles.structure import check_structure
+from fhir_server.resources.hooks import AfterCommit, WriteEvent
+from fhir_server.storage.repository import Change, ReadScope, StoredResource, instant, now
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def new_id() -> str:
@@ -30,13 +30,14 @@ def new_id() -> str:
 async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     """Validate and normalise a resource before it is stored.
 
-    Runs outside the database transaction where possible: it is pure CPU.
+    Runs outside the database transaction where possible: it is pure CPU,
+    and a type's ``normalise`` hook must not have effects (see
+    ``resources.hooks``).
     """
     resource = check_structure(type_, body)
     services = ctx.services
-    resource = await services.hooks.run(ctx, type_, resource)
-    if services.profiles is not None:
-        services.profiles.check_write(resource)  # 422 with one issue per violated rule
+    resource = await services.hooks.normalise(type_, resource)
+    services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource
 
 
@@ -62,37 +63,55 @@ async def store(
     method: str,
     condition_key: str | None = None,
 ) -> StoredResource:
-    """Write the next version of ``type_/id_`` inside the context's transaction."""
-    if ctx.session is None:
+    """Write the next version of ``type_/id_`` inside the context's transaction.
+
+    The type's ``effects`` hooks run in the same transaction; its
+    ``after_commit`` hooks are queued for when the transaction commits.
+    """
+    if ctx.after_commit is None or not ctx.in_transaction:
         raise RuntimeError("store() must run inside in_transaction(): versions need a session")
     version = (previous.version + 1) if previous else 1
     when = now()
     stored_json = stamp(resource, id_, version, when) if resource is not None else None
-    index = build_index(ctx.search_params, type_, stored_json) if stored_json is not None else None
-    return await ctx.services.repository.write(
-        type_,
-        id_,
-        previous=previous.version if previous else None,
+    change = Change(
+        type=type_,
+        id=id_,
         version=version,
+        previous=previous.version if previous else None,
         last_updated=when,
         resource=stored_json,
-        index=index,
-        index_version=INDEX_VERSION,
         method=method,
         condition_key=condition_key,
-        session=ctx.session,
     )
+    stored = await ctx.services.repository.write(change, ctx.scope)
+    event = WriteEvent(type_, id_, stored_json, previous, method)
+    await ctx.services.hooks.effects(event, ctx.scope)
+    ctx.after_commit.extend(ctx.services.hooks.after_commit(event))
+    return stored
 
 
 async def in_transaction(ctx: Context, fn: Callable[[Context], Awaitable[T]]) -> T:
-    """Run ``fn`` in the caller's transaction, or in a new one (retried on races)."""
-    if ctx.session is not None:
+    """Run ``fn`` in the caller's transaction, or in a new one (retried on races).
+
+    A new transaction runs its after-commit actions once it has committed,
+    and only the actions of the attempt that committed.
+    """
+    if ctx.in_transaction:
         return await fn(ctx)
+    committed: list[list[AfterCommit]] = [[]]
 
-    async def run(session: AsyncClientSession) -> T:
-        return await fn(ctx.in_session(session))
+    async def run(scope: ReadScope) -> T:
+        pending: list[AfterCommit] = []
+        committed[0] = pending
+        return await fn(ctx.within(scope, pending))
 
-    return await ctx.services.repository.run_in_transaction(run)
+    result = await ctx.services.repository.transaction(run, ctx.scope)
+    for action in committed[0]:
+        try:
+            await action()
+        except Exception:  # the write is committed: report, never turn it into a failure
+            log.exception("an after-commit action failed")
+    return result
 
 
 def parse_if_match(value: str | None) -> int | None:

@@ -5,7 +5,7 @@ SDC observation-based extraction
 as published by the IG's ``OperationDefinition/QuestionnaireResponse-extract``.
 At instance level the stored response is extracted; at type level the response
 is the body itself or the ``questionnaire-response`` parameter of a Parameters
-body. The extraction (``fhir_server.resources.questionnaire_extract``) returns a
+body. The extraction (``fhir_server.operations.sdc``) returns a
 transaction Bundle of conditional PUTs; nothing is stored here — the client
 (or a later pathway step) POSTs that Bundle to ``[base]``.
 
@@ -23,16 +23,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fhir_server.errors import InvalidRequest, Issue, ProfileViolation
+from fhir_server.errors import InvalidRequest, Issue, ProfileViolation, operation_outcome
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.outcome import Outcome, operation_outcome
-from fhir_server.interactions.read import read
+from fhir_server.interactions.outcome import Outcome
+from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
 from fhir_server.interactions.search import find_matches
-from fhir_server.operations.params import body_resource, query_params
+from fhir_server.operations import sdc as qx
+from fhir_server.operations.parameters import body_resource, collect_parameters, query_params
 from fhir_server.operations.registry import Operation
-from fhir_server.profiles.operations_impl import collect_parameters
-from fhir_server.resources import questionnaire_extract as qx
 
 DEFINITION = "https://mrtc.example.org/fhir/OperationDefinition/QuestionnaireResponse-extract"
 PARAMETER = "questionnaire-response"
@@ -68,7 +67,7 @@ async def _response(ctx: Context, req: FhirRequest) -> dict[str, Any]:
                 msg_id=MSG_BAD_INPUT,
             )
         collect_parameters(query_params(req), None, (), "$extract")
-        response = (await read(ctx, "QuestionnaireResponse", req.id)).body or {}
+        response = (await load_current(ctx, "QuestionnaireResponse", req.id)).resource or {}
     if response.get("resourceType") != "QuestionnaireResponse":
         raise InvalidRequest(
             f"$extract takes a QuestionnaireResponse, not {response.get('resourceType')!r}",

@@ -14,8 +14,7 @@ from fhir_server.errors import InvalidRequest
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.search import reindex
-from fhir_server.operations.params import query_params
+from fhir_server.operations.parameters import parameters, query_params
 from fhir_server.operations.registry import Operation
 
 DEFINITION = "https://mrtc.example.org/fhir/OperationDefinition/reindex"
@@ -31,13 +30,11 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     stale = params.get("stale", ["false"])[-1]
     if stale not in ("true", "false"):
         raise InvalidRequest("$reindex: stale must be true or false", msg_id="MRTC-OP-202")
-    count = await reindex(ctx, req.type, stale_only=stale == "true")
+    types = [req.type] if req.type else None
+    count = await ctx.services.repository.reindex(types, stale_only=stale == "true")
     return Outcome(
         200,
-        {
-            "resourceType": "Parameters",
-            "parameter": [{"name": "reindexed", "valueInteger": count}],
-        },
+        parameters(("reindexed", "valueInteger", count)),
     )
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
-from fhir_server.profiles.conformance import DEFAULT_IG_DIR
-from fhir_server.profiles.operations_impl import operation_outcome
+from fhir_server.errors import operation_outcome
 from fhir_server.profiles.validator import ProfileValidator
+from fhir_server.settings import DEFAULT_IG_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_server.fhirpath import Compiler
 from fhir_server.profiles.conformance import ConformanceSource
-from fhir_server.profiles.fhirpath import FhirPathCompiler
+from fhir_server.profiles.functions import compile_or_none
 from fhir_server.profiles.model import (
     Binding,
     CompiledProfile,
@@ -91,9 +92,10 @@ def split_path(path: str) -> list[str]:
 class ProfileCompiler:
     """Turns StructureDefinitions into rule trees; caches nothing itself."""
 
-    def __init__(self, source: ConformanceSource, fhirpath: FhirPathCompiler) -> None:
+    def __init__(self, source: ConformanceSource, fhirpath: Compiler) -> None:
         self.source = source
         self.fhirpath = fhirpath
+        self._compile = compile_or_none(fhirpath)
         # "DateTime" -> "dateTime": the suffix of a choice key to its type code.
         self.type_suffixes: dict[str, str] = {}
         self.choice_paths: set[str] = set()
@@ -336,7 +338,7 @@ class ProfileCompiler:
                 continue
             if base_mode and key in CORE_ERRATA:
                 expression = CORE_ERRATA[key]
-            predicate = compile_predicate(expression, self.fhirpath.compile)
+            predicate = compile_predicate(expression, self._compile)
             if predicate is None:
                 warnings.append(f"{rule.id}: constraint {key} cannot be compiled: {expression}")
             if any(existing.key == key for existing in rule.constraints):

@@ -1,6 +1,6 @@
 """The profile services the application builds once at start-up.
 
-``ProfileServices.from_settings()`` loads the core subset and the IG, compiles
+``ProfileServices.build()`` takes the core subset and the loaded IG, compiles
 every profile and parses ``FHIR_ENFORCE_PROFILES``, so that a miswired
 deployment fails at start with a message naming the fix rather than on the
 first write. ``check_write`` is what the write path (create, update, patch,
@@ -10,15 +10,15 @@ bundle entries) calls on the final resource before storing it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fhir_server import errors
 from fhir_server.errors import Issue
+from fhir_server.ig import ImplementationGuide
 from fhir_server.profiles.conformance import ConformanceSource
 from fhir_server.profiles.enforcement import EnforcementPolicy
-from fhir_server.profiles.settings import ProfileSettings, get_profile_settings
 from fhir_server.profiles.validator import ProfileValidator
+from fhir_server.settings import ProfileSettings
 from fhir_server.terminology import TerminologyService
 
 MSG_PROFILE_VIOLATION = "MRTC-PRF-000"
@@ -40,12 +40,9 @@ class ProfileServices:
         return self.validator.source
 
     @classmethod
-    def from_settings(
-        cls, settings: ProfileSettings | None = None, *, ig_dir: Path | str | None = None
-    ) -> ProfileServices:
-        """Build from ``FHIR_*`` settings; ValueError names a bad enforcement setting."""
-        settings = settings or get_profile_settings()
-        source = ConformanceSource.from_ig(ig_dir or settings.ig_dir)
+    def build(cls, ig: ImplementationGuide, settings: ProfileSettings) -> ProfileServices:
+        """Build from the loaded IG and the profile settings; ValueError names a bad one."""
+        source = ConformanceSource.from_guide(ig)
         validator = ProfileValidator(
             source,
             base_checks=settings.profile_base_checks,

@@ -40,10 +40,11 @@ from fhir_server.profiles.checks import (
     values,
 )
 from fhir_server.profiles.compiler import ProfileCompiler
-from fhir_server.profiles.conformance import CORE_SD_PREFIX, DEFAULT_IG_DIR, ConformanceSource
+from fhir_server.profiles.conformance import CORE_SD_PREFIX, ConformanceSource
 from fhir_server.profiles.context import Context, Item
-from fhir_server.profiles.fhirpath import FhirPathCompiler
+from fhir_server.profiles.functions import invariant_compiler
 from fhir_server.profiles.model import CompiledProfile, ElementRule
+from fhir_server.settings import DEFAULT_IG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class ProfileValidator:
         self.terminology = source.terminology
         self.base_checks = base_checks
         self.unknown_profile_severity = unknown_profile_severity
-        self._fhirpath = FhirPathCompiler(source.terminology)
+        self._fhirpath = invariant_compiler(source.terminology)
         self._compiler = ProfileCompiler(source, self._fhirpath)
         self._profiles: dict[str, CompiledProfile | None] = {}
         self._base: dict[str, CompiledProfile | None] = {}
@@ -135,11 +136,6 @@ class ProfileValidator:
                 compiled = self._compiler.compile_profile(sd)
             self._profiles[key] = compiled
         return self._profiles[key]
-
-    def knows_profile(self, url: str) -> bool:
-        """Whether ``url`` is a profile this validator can check (core types included)."""
-        key = url.split("|", 1)[0]
-        return self.profile(key) is not None or self._is_core_type(key)
 
     def _is_core_type(self, url: str) -> bool:
         return url.startswith(CORE_SD_PREFIX) and url[len(CORE_SD_PREFIX) :] in (

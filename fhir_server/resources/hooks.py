@@ -1,30 +1,102 @@
-"""Write-time behaviour per resource type (normalisation, derived data).
+"""Write-time behaviour per resource type, in three honest phases.
 
-A hook takes the resource JSON about to be stored and returns it (possibly
-changed): e.g. computing BMI from weight and height, or normalising a
-Patient's identity traits. Hooks run inside the write transaction, after
-structural validation and before profile validation and indexing, for every
-create, update, patch and bundle entry.
+A type's behaviour on write is split by *when* it may safely happen:
+
+* ``normalise`` runs before the transaction, on the resource about to be
+  stored, for every create, update, patch and bundle entry: it may rewrite
+  the resource (computing BMI, normalising identity traits) or refuse it.
+  It must not have effects: the write may still fail.
+* ``effects`` runs inside the write's transaction, after the version is
+  recorded, with the same transaction scope: what it writes commits or rolls
+  back with the write (an AuditEvent, a symmetric family link).
+* ``after_commit`` runs only once the transaction has committed: changes to
+  in-memory registries (a SearchParameter starts or stops serving),
+  notifications. A write in an aborted transaction never reaches it.
+
+Deletions go through ``effects`` and ``after_commit`` too, with
+``WriteEvent.resource`` None, so a type can undo what its writes did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-WriteHook = Callable[[Any, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+from fhir_server.storage.repository import ReadScope, StoredResource
+
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WriteEvent:
+    """One recorded version: what was written, and what it replaced."""
+
+    type: str
+    id: str
+    resource: Resource | None  # None: the resource was deleted
+    previous: StoredResource | None
+    method: str  # POST | PUT | PATCH | DELETE
+
+    @property
+    def deleted(self) -> bool:
+        return self.resource is None
+
+
+class TypeHooks(Protocol):
+    """The write-time behaviour of one resource type (every method is optional to act)."""
+
+    async def normalise(self, resource: Resource) -> Resource: ...
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None: ...
+
+    async def after_commit(self, event: WriteEvent) -> None: ...
+
+
+class BaseHooks:
+    """Does nothing in every phase; subclass and override the phases a type needs."""
+
+    async def normalise(self, resource: Resource) -> Resource:
+        return resource
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
+        return None
+
+    async def after_commit(self, event: WriteEvent) -> None:
+        return None
+
+
+AfterCommit = Callable[[], Awaitable[None]]
 
 
 class WriteHooks:
-    """Registry of hooks by resource type; ``"*"`` applies to every type."""
+    """Hooks by resource type; ``"*"`` applies to every type, before the type's own."""
 
     def __init__(self) -> None:
-        self._hooks: dict[str, list[WriteHook]] = {}
+        self._hooks: dict[str, list[TypeHooks]] = {}
 
-    def register(self, type_: str, hook: WriteHook) -> None:
-        self._hooks.setdefault(type_, []).append(hook)
+    def register(self, type_: str, hooks: TypeHooks) -> None:
+        self._hooks.setdefault(type_, []).append(hooks)
 
-    async def run(self, ctx: Any, type_: str, resource: dict[str, Any]) -> dict[str, Any]:
-        for hook in (*self._hooks.get("*", ()), *self._hooks.get(type_, ())):
-            resource = await hook(ctx, type_, resource)
+    def _for(self, type_: str) -> tuple[TypeHooks, ...]:
+        return (*self._hooks.get("*", ()), *self._hooks.get(type_, ()))
+
+    async def normalise(self, type_: str, resource: Resource) -> Resource:
+        for hooks in self._for(type_):
+            resource = await hooks.normalise(resource)
         return resource
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
+        for hooks in self._for(event.type):
+            await hooks.effects(event, scope)
+
+    def after_commit(self, event: WriteEvent) -> list[AfterCommit]:
+        """The after-commit actions of ``event``, for the transaction to run once committed."""
+        return [_bind(hooks, event) for hooks in self._for(event.type)]
+
+
+def _bind(hooks: TypeHooks, event: WriteEvent) -> AfterCommit:
+    async def action() -> None:
+        await hooks.after_commit(event)
+
+    return action

@@ -1,48 +1,62 @@
 """SearchParameter resources written over REST become live search parameters.
 
-A SearchParameter created or updated at runtime is checked (its FHRPath
-expression is parsed strictly, so a typo is a 400 rather than a parameter
-that silently indexes nothing) and added to the registry; new writes are
-indexed with it at once, existing resources after ``$reindex``. At start-up
-the stored ones are loaded again, after the base and IG definitions.
+A SearchParameter created or updated at runtime is checked before it is
+stored (its FHIRPath expression is parsed strictly, so a typo is a 400 rather
+than a parameter that silently indexes nothing), and starts serving once its
+transaction has committed: new writes are indexed with it at once, existing
+resources after ``$reindex``. A deleted or retired one stops serving at once;
+one written in a transaction that aborts never starts. At start-up the stored
+ones are registered again, after the base and IG definitions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
-from fhir_server.errors import FhirError, InvalidResource
+from fhir_server.errors import FhirError
+from fhir_server.resources.hooks import BaseHooks, Resource, WriteEvent
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.storage.repository import ReadScope, Repository
+
+log = logging.getLogger(__name__)
 
 
-async def register_on_write(ctx: Any, type_: str, resource: dict[str, Any]) -> dict[str, Any]:
-    """Write hook for SearchParameter: validate, register, create the indexes it needs."""
-    from fhir_server.storage.search_query import ensure_search_indexes
+class SearchParameterHooks(BaseHooks):
+    """Keeps the registry (and the database indexes) in step with stored SearchParameters."""
 
-    if resource.get("status") == "retired":
+    def __init__(self, registry: SearchParameterRegistry, repository: Repository) -> None:
+        self.registry = registry
+        self.repository = repository
+
+    async def normalise(self, resource: Resource) -> Resource:
+        if resource.get("status") != "retired":
+            self.registry.check(resource)  # 400 on a definition search cannot use
         return resource
-    try:
-        types = ctx.search_params.add(resource)
-    except FhirError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidResource(
-            f"SearchParameter cannot be used for search: {exc}",
-            expression=("SearchParameter.expression",),
-            msg_id="MRTC-SRCH-090",
-        ) from None
-    await ensure_search_indexes(ctx.db, ctx.search_params, types)
-    return resource
+
+    async def after_commit(self, event: WriteEvent) -> None:
+        previous = event.previous.resource if event.previous is not None else None
+        old_url = previous.get("url") if previous else None
+        resource = event.resource
+        serving = resource is not None and resource.get("status") != "retired"
+        if old_url and (not serving or (resource or {}).get("url") != old_url):
+            self.registry.remove(str(old_url))
+        if serving and resource is not None:
+            types = self.registry.add(resource)
+            await self.repository.ensure_indexes(types)
 
 
-async def load_stored(services: Any) -> int:
+async def load_stored(registry: SearchParameterRegistry, repository: Repository) -> int:
     """Register the SearchParameters stored in the database (runtime-created ones)."""
     n = 0
-    async for doc in services.db["SearchParameter"].find({"del": {"$ne": True}}, {"res": 1}):
-        resource = doc.get("res")
+    for stored in await repository.find("SearchParameter", [], 100_000, ReadScope(), base_url=""):
+        resource = stored.resource
         if resource and resource.get("status") != "retired":
             try:
-                services.search_params.add(resource)
+                registry.add(resource)
                 n += 1
-            except (FhirError, ValueError, KeyError, TypeError):
-                continue  # was valid when written; an engine change may refuse it now
+            except FhirError as exc:  # was valid when written; an engine change may refuse it now
+                log.warning(
+                    "stored SearchParameter no longer usable",
+                    extra={"id": stored.id, "problem": exc.message},
+                )
     return n

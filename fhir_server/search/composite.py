@@ -17,6 +17,11 @@ from typing import Any
 from fhir_server.errors import UnsupportedParameter
 from fhir_server.search.criteria import RANK_SCAN, RANK_TOKEN, Criterion, Entry, bad_value, or_test
 
+# Index entry fields that deserve a database index: the first component's keys.
+INDEX_FIELDS: tuple[str, ...] = ("k",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
+
 Extractor = Callable[[str, Sequence[Any]], dict[str, Any] | None]
 CriterionFactory = Callable[[str, str], Criterion]  # (component type, raw value) -> criterion
 

@@ -14,7 +14,7 @@ what lets every type be tested against its own definition.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.errors import InvalidRequest
@@ -41,7 +41,6 @@ class Criterion:
     test: Callable[[Entry], bool]
     exact: bool = True
     rank: int = RANK_TOKEN
-    notes: list[str] = field(default_factory=list)
 
 
 def split_prefix(value: str) -> tuple[str, str]:

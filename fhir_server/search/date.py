@@ -21,7 +21,7 @@ arrays ("some value ends after b"); ``eq`` and ``ap`` need both bounds of the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir_server.search.criteria import (
@@ -35,7 +35,12 @@ from fhir_server.search.criteria import (
     or_test,
     split_prefix,
 )
-from fhir_server.search.values import MAX_DATE, MIN_DATE, date_range, to_naive_utc
+from fhir_server.search.values import MAX_DATE, MIN_DATE, date_range, to_utc
+
+# Index entry fields that deserve a database index: the bounds of each value's [low, high) range.
+INDEX_FIELDS: tuple[str, ...] = ("lo", "hi")
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
 
 
 def _ranges(value: Any, out: list[tuple[datetime, datetime]]) -> None:
@@ -44,7 +49,7 @@ def _ranges(value: Any, out: list[tuple[datetime, datetime]]) -> None:
         if r:
             out.append(r)
     elif isinstance(value, datetime):
-        v = to_naive_utc(value)
+        v = to_utc(value)
         out.append((v, v + timedelta(milliseconds=1)))
     elif isinstance(value, dict):
         if "start" in value or "end" in value:  # Period: an open end is unbounded
@@ -91,7 +96,7 @@ def parse(code: str, raw: str) -> tuple[str, datetime, datetime]:
 def range_test(prefix: str, a: datetime, b: datetime) -> Callable[[datetime, datetime], bool]:
     """The exact comparison of one stored range [lo, hi) with the search range [a, b)."""
     if prefix == "ap":
-        now = datetime.utcnow()
+        now = datetime.now(UTC)
         delta = max(abs(now - a) * 0.1, timedelta(days=1))
         a2, b2 = a - delta, b + delta
         return lambda lo, hi: lo < b2 and hi > a2
@@ -139,7 +144,7 @@ def _one(prefix: str, a: datetime, b: datetime) -> Criterion:
             {"lo": {"$gte": a, "$lt": b}, "hi": {"$lte": b}}, test, exact=False, rank=rank
         )
     # ap: a superset from the widened bounds
-    now = datetime.utcnow()
+    now = datetime.now(UTC)
     delta = max(abs(now - a) * 0.1, timedelta(days=1))
     return Criterion({"lo": {"$lt": b + delta}}, test, exact=False, rank=RANK_RANGE + 10)
 

@@ -16,9 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fhirpathpy.models import models as fhirpath_models
+from fhir_server.fhirpath import R4_MODEL as _MODEL
 
-_MODEL = fhirpath_models["r4"]
 _CHOICES: frozenset[str] = frozenset(_MODEL["choiceTypePaths"])
 _TYPES: dict[str, str] = _MODEL["path2Type"]
 _ELSEWHERE: dict[str, str] = _MODEL["pathsDefinedElsewhere"]

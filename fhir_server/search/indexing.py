@@ -12,29 +12,15 @@ an entry changes so ``reindex`` can find stale documents.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from fhir_server.search import composite, date, number, quantity, reference, string, token, uri
+from fhir_server.search import composite
+from fhir_server.search.kinds import extract_values
 from fhir_server.search.registry import ENGINE_PARAMS, SearchParam, SearchParameterRegistry
 
 INDEX_VERSION = 1
 log = logging.getLogger(__name__)
-
-EXTRACTORS: dict[str, Callable[[Sequence[Any]], dict[str, Any] | None]] = {
-    "string": string.extract,
-    "token": token.extract,
-    "reference": reference.extract,
-    "date": date.extract,
-    "number": number.extract,
-    "quantity": quantity.extract,
-    "uri": uri.extract,
-}
-
-
-def extract_values(type_: str, values: Sequence[Any]) -> dict[str, Any] | None:
-    extractor = EXTRACTORS.get(type_)
-    return extractor(values) if extractor else None
 
 
 def index_entry(

@@ -24,6 +24,11 @@ from fhir_server.search.criteria import (
 )
 from fhir_server.search.values import implicit_range, parse_decimal
 
+# Index entry fields that deserve a database index: the numbers.
+INDEX_FIELDS: tuple[str, ...] = ("v",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
+
 
 def extract(values: Sequence[Any]) -> dict[str, Any] | None:
     nums = [

@@ -1,5 +1,8 @@
 """Stable paging: opaque cursors over (sort key, id), and absolute links.
 
+One cursor format serves search and history alike (history sorts on
+``lastUpdated`` and the version key).
+
 A page is anchored on the sort values and id of the last (or, going back,
 the first) resource shown, never on an offset, so resources created or
 deleted between two requests neither repeat nor vanish from the pages not
@@ -12,16 +15,20 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import bson
+from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 
 from fhir_server.errors import InvalidRequest
 
 _SCALARS = (str, int, float, bool, datetime, type(None))
+# Sort keys that are dates come back as aware UTC, like everything the database returns:
+# a naive anchor compared with aware keys would misplace the page boundary.
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Cursor:
     def decode(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            doc = bson.decode(raw)
+            doc = bson.decode(raw, codec_options=_CODEC)
             keys, id_, forward, type_index = doc["k"], doc["i"], doc["f"], doc["t"]
             window = int(doc.get("w", "0"))
         except (ValueError, KeyError, BSONError, TypeError):
@@ -70,7 +77,7 @@ class Cursor:
 # Id windows. FHIR ids are ASCII, so the first ID_DIGITS characters of an id
 # read as a base-128 number preserve the ids' order; an id window is a range of
 # such numbers. Used to keep deep pages cheap on a planner that materialises
-# the whole remaining range before applying limit (storage.search_query).
+# the whole remaining range before applying limit (storage.paging).
 ID_DIGITS = 16
 ID_SPACE = 128**ID_DIGITS
 
@@ -98,7 +105,7 @@ def window_for(first_id: str, last_id: str, shown: int, wanted: int) -> int:
     if shown < 2:
         return 0
     span = id_number(last_id) - id_number(first_id)
-    return min(ID_SPACE - 1, max(1, span * wanted // (shown - 1)))
+    return int(min(ID_SPACE - 1, max(1, span * wanted // (shown - 1))))
 
 
 def search_url(

@@ -29,6 +29,11 @@ from fhir_server.search.criteria import (
 )
 from fhir_server.search.values import canonical_quantity, parse_decimal
 
+# Index entry fields that deserve a database index: ``unit|value`` keys in canonical UCUM units.
+INDEX_FIELDS: tuple[str, ...] = ("u",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
+
 
 def extract(values: Sequence[Any]) -> dict[str, Any] | None:
     vs: list[float] = []
@@ -80,9 +85,9 @@ def _one(code: str, raw: str) -> Criterion:
 
     def unit_ok(i: int, e: Entry) -> bool:
         if unit_key is not None:
-            return entry_list(e, "u")[i] == unit_key
+            return bool(entry_list(e, "u")[i] == unit_key)
         if code_key is not None:
-            return entry_list(e, "c")[i] == code_key
+            return bool(entry_list(e, "c")[i] == code_key)
         return True
 
     field = "v" if unit else "r"

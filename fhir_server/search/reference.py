@@ -19,6 +19,11 @@ from typing import Any
 
 from fhir_server.search.criteria import RANK_REFERENCE, Criterion, bad_value, entry_list
 
+# Index entry fields that deserve a database index: ``Type/id`` keys.
+INDEX_FIELDS: tuple[str, ...] = ("v",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = True
+
 _TYPE_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
 

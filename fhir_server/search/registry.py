@@ -14,22 +14,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources as importlib_resources
-from typing import Any, cast
-
-import fhirpathpy
-from antlr4 import CommonTokenStream, InputStream, Token
-from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models as fhirpath_models
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+from typing import Any
 
 from fhir_server.errors import InvalidResource
+from fhir_server.fhirpath import Compiler, Evaluator, element_node, split_union
 from fhir_server.search.fastpath import compile_simple
 
 PARAM_TYPES = (
@@ -61,7 +53,6 @@ MODIFIERS: dict[str, tuple[str, ...]] = {
     "composite": ("missing",),
     "special": ("missing",),
 }
-COMPARATORS = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
 def _resolve(collection: list[Any]) -> list[Any]:
@@ -76,15 +67,13 @@ def _resolve(collection: list[Any]) -> list[Any]:
         ref = data.get("reference") if isinstance(data, dict) else None
         if isinstance(ref, str) and "/" in ref:
             parts = ref.split("/_history/")[0].split("/")
-            out.append(ResourceNode.create_node({"resourceType": parts[-2], "id": parts[-1]}))
+            out.append(element_node({"resourceType": parts[-2], "id": parts[-1]}))
     return out
 
 
-_FHIRPATH_OPTIONS = {"userInvocationTable": {"resolve": {"fn": _resolve, "arity": {0: []}}}}
-_COMPILE_LOCK = threading.Lock()
-
-
 _AS_OPERATOR = re.compile(r"\(([^()]+?) as ([A-Za-z]+)\)")
+# Search extraction needs only ``resolve()`` of its own; compiled once per expression.
+_COMPILER = Compiler({"resolve": {"fn": _resolve, "arity": {0: []}}})
 
 
 def tolerant(expression: str) -> str:
@@ -98,61 +87,9 @@ def tolerant(expression: str) -> str:
     return expression.replace(".as(", ".ofType(")
 
 
-class _RaisingListener(ErrorListener):  # type: ignore[misc]
-    def syntaxError(
-        self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any
-    ) -> None:
-        raise ValueError(f"column {column}: {msg}")
-
-
-def check_syntax(expression: str) -> None:
-    """Raise ``ValueError`` on a FHIRPath syntax error.
-
-    The engine's own parser recovers silently from errors (and would index
-    nothing), so a SearchParameter submitted at runtime is parsed strictly
-    here first.
-    """
-    lexer = FHIRPathLexer(InputStream(expression))
-    lexer.removeErrorListeners()
-    lexer.addErrorListener(_RaisingListener())
-    parser = FHIRPathParser(CommonTokenStream(lexer))
-    parser.removeErrorListeners()
-    parser.addErrorListener(_RaisingListener())
-    parser.expression()
-    if parser.getCurrentToken().type != Token.EOF:
-        raise ValueError("unexpected text after the expression")
-
-
-def compile_expression(expression: str, *, nodes: bool = False) -> Callable[[Any], list[Any]]:
-    """Compile a FHIRPath expression once with the R4 model (choice types, ``as``).
-
-    ``nodes=True`` returns the engine's nodes, which remember their path, so a
-    composite's relative component expressions (``value.as(Quantity)`` on an
-    ``Observation.component``) can still resolve choice types.
-    """
-    options = dict(_FHIRPATH_OPTIONS, returnRawData=True) if nodes else _FHIRPATH_OPTIONS
-    with _COMPILE_LOCK:
-        compiled: Any = fhirpathpy.compile(tolerant(expression), fhirpath_models["r4"], options)
-    return cast("Callable[[Any], list[Any]]", compiled)
-
-
-def split_union(expression: str) -> list[str]:
-    """Split a FHIRPath expression on its top-level ``|`` operators."""
-    parts, depth, quote, start = [], 0, False, 0
-    for i, ch in enumerate(expression):
-        if ch == "'" and (i == 0 or expression[i - 1] != "\\"):
-            quote = not quote
-        elif quote:
-            continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(expression[start:i].strip())
-            start = i + 1
-    parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+def compile_expression(expression: str, *, nodes: bool = False) -> Evaluator:
+    """A parameter's expression compiled once (``ValueError`` when it does not parse)."""
+    return _COMPILER.compile(tolerant(expression), nodes=nodes)
 
 
 def narrow_expression(expression: str, type_: str) -> str | None:
@@ -260,11 +197,11 @@ class SearchParameterRegistry:
     def summary_elements(self, type_: str) -> frozenset[str]:
         return frozenset(self._summary.get(type_, ()))
 
-    def add(self, resource: Mapping[str, Any]) -> list[str]:
-        """Add (or replace) a SearchParameter resource; returns the types it changes.
+    def check(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """The definition a SearchParameter resource would add; ``InvalidResource`` if unusable.
 
-        The caller reindexes those types so existing resources become
-        searchable by the new parameter.
+        Its FHIRPath expression is parsed strictly, so a typo is refused when
+        the SearchParameter is written rather than indexing nothing later.
         """
         if resource.get("resourceType") != "SearchParameter":
             raise InvalidResource("Expected a SearchParameter resource", msg_id="MRTC-SRCH-020")
@@ -284,9 +221,8 @@ class SearchParameterRegistry:
         expression = resource.get("expression")
         if expression:
             try:
-                check_syntax(expression)
                 compile_expression(expression)
-            except Exception as exc:  # fhirpathpy raises bare Exceptions on syntax errors
+            except ValueError as exc:
                 raise InvalidResource(
                     f"SearchParameter.expression does not compile: {exc}",
                     expression=("SearchParameter.expression",),
@@ -305,9 +241,18 @@ class SearchParameterRegistry:
             "comparator",
             "modifier",
         )
-        self._defs[resource["url"]] = {k: resource[k] for k in keep if k in resource}
-        self._invalidate(resource["base"])
-        return list(resource["base"])
+        return {k: resource[k] for k in keep if k in resource}
+
+    def add(self, resource: Mapping[str, Any]) -> list[str]:
+        """Add (or replace) a SearchParameter resource; returns the types it changes.
+
+        The caller reindexes those types so existing resources become
+        searchable by the new parameter.
+        """
+        definition = self.check(resource)
+        self._defs[definition["url"]] = definition
+        self._invalidate(definition["base"])
+        return list(definition["base"])
 
     def remove(self, url: str) -> list[str]:
         d = self._defs.pop(url, None)

@@ -26,7 +26,7 @@ from fhir_server.search.registry import (
     SearchParam,
     SearchParameterRegistry,
 )
-from fhir_server.search.settings import SearchSettings, get_search_settings
+from fhir_server.settings import SearchSettings
 
 RESULT_PARAMS = frozenset(
     {
@@ -104,6 +104,7 @@ class SearchRequest:
     page: str | None = None
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
     type_param: str | None = None
+    base_url: str = ""  # this server's base: absolute references to it are local
 
     def self_params(self) -> list[tuple[str, str]]:
         """The parameters actually applied, as they go into the self link."""
@@ -154,16 +155,18 @@ def parse_search(
     type_: str | None,
     items: Iterable[tuple[str, str]],
     *,
+    settings: SearchSettings,
     default_count: int = 20,
     max_count: int = 1000,
     strict: bool = False,
-    settings: SearchSettings | None = None,
+    base_url: str = "",
 ) -> SearchRequest:
     """Parse query items into a ``SearchRequest`` (see module docstring)."""
-    settings = settings or get_search_settings()
     items = list(items)
     types = [type_] if type_ else []
-    req = SearchRequest(type_=type_, types=types, count=min(default_count, max_count))
+    req = SearchRequest(
+        type_=type_, types=types, count=min(default_count, max_count), base_url=base_url
+    )
     if type_ is None:
         type_values = [v for n, v in items if n == "_type"]
         if type_values:

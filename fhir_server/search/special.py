@@ -13,6 +13,11 @@ from typing import Any
 from fhir_server.errors import UnsupportedParameter
 from fhir_server.search.criteria import Criterion
 
+# Index entry fields that deserve a database index: nothing: special parameters are not indexed.
+INDEX_FIELDS: tuple[str, ...] = ()
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
+
 
 def extract(values: Sequence[Any]) -> dict[str, Any] | None:
     return None

@@ -24,6 +24,12 @@ from fhir_server.search.criteria import (
 )
 from fhir_server.search.values import MAX_STRING, norm_string, prefix_range
 
+# Index entry fields that deserve a database index:
+# the normalised text: prefix ranges and equality.
+INDEX_FIELDS: tuple[str, ...] = ("n",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = False
+
 _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 

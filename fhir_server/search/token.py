@@ -25,6 +25,12 @@ from fhir_server.search.criteria import (
 )
 from fhir_server.search.values import norm_string, prefix_range
 
+# Index entry fields that deserve a database index:
+# one multikey array of ``system|code``, ``|code`` and ``code``.
+INDEX_FIELDS: tuple[str, ...] = ("v",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = True
+
 
 def _add(tokens: list[str], system: Any, code: Any) -> None:
     if code is None or code == "":

@@ -13,6 +13,11 @@ from typing import Any
 from fhir_server.search.criteria import RANK_REFERENCE, RANK_STRING, Criterion, entry_list
 from fhir_server.search.values import prefix_range
 
+# Index entry fields that deserve a database index: the URI as written.
+INDEX_FIELDS: tuple[str, ...] = ("v",)
+# The criterion is an equality/``$in`` on them, so a keyset page can ride a (field, id) index.
+EQUALITY_MATCH = True
+
 
 def extract(values: Sequence[Any]) -> dict[str, Any] | None:
     uris = [v for v in values if isinstance(v, str) and v]

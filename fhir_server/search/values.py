@@ -15,8 +15,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 # BSON dates carry milliseconds; these are the ends of the representable scale.
-MIN_DATE = datetime(1, 1, 1)
-MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999000)
+# Every date of the search model is time-zone aware UTC, like the dates the
+# server's database client returns (``tz_aware=True``): comparing an aware
+# stored value with a naive query value would raise.
+MIN_DATE = datetime(1, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 MAX_STRING = "\U0010ffff"  # sorts after every other code point (and UTF-8 byte string)
 
 
@@ -65,26 +68,26 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     try:
         year = int(m["y"])
         if m["m"] is None:
-            low = datetime(year, 1, 1)
-            high = datetime(year + 1, 1, 1) if year < 9999 else MAX_DATE
+            low = datetime(year, 1, 1, tzinfo=UTC)
+            high = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else MAX_DATE
             return low, high
         month = int(m["m"])
         if m["d"] is None:
-            low = datetime(year, month, 1)
+            low = datetime(year, month, 1, tzinfo=UTC)
             if month == 12:
-                high = datetime(year + 1, 1, 1) if year < 9999 else MAX_DATE
+                high = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else MAX_DATE
             else:
-                high = datetime(year, month + 1, 1)
+                high = datetime(year, month + 1, 1, tzinfo=UTC)
             return low, high
         day = int(m["d"])
         if m["H"] is None:
-            low = datetime(year, month, day)
+            low = datetime(year, month, day, tzinfo=UTC)
             return low, _add(low, timedelta(days=1))
         hour, minute = int(m["H"]), int(m["M"] or 0)
         second = int(m["S"] or 0)
         frac = m["f"] or ""
         micro = int((frac + "000000")[:6]) if frac else 0
-        low = datetime(year, month, day, hour, minute, second, micro)
+        low = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
         if m["M"] is None:
             width = timedelta(hours=1)
         elif m["S"] is None:
@@ -110,10 +113,9 @@ def _add(dt: datetime, delta: timedelta) -> datetime:
         return MAX_DATE
 
 
-def to_naive_utc(dt: datetime) -> datetime:
-    """BSON dates come back naive UTC; compare like with like."""
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
+def to_utc(dt: datetime) -> datetime:
+    """An aware UTC instant at BSON's millisecond precision (naive input is read as UTC)."""
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     return dt.replace(microsecond=(dt.microsecond // 1000) * 1000)
 
 
@@ -204,8 +206,3 @@ def canonical_quantity(
             canonical, factor = known
             return value * factor, UCUM, canonical
     return value, system, code
-
-
-def scaled(value: Decimal, system: str | None, code: str | None) -> Decimal:
-    """The factor applied by ``canonical_quantity`` (used for search ranges)."""
-    return canonical_quantity(value, system, code)[0]

@@ -22,46 +22,12 @@ Every version also goes into the ``_history`` collection::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-CURRENT_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1}
+from fhir_server.storage.repository import StoredResource
+
 HISTORY_COLLECTION = "_history"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResource:
-    """One version of a resource as storage knows it."""
-
-    type: str
-    id: str
-    version: int
-    last_updated: datetime
-    deleted: bool
-    resource: dict[str, Any] | None
-    method: str | None = None  # set on history entries: POST | PUT | PATCH | DELETE
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version}"'
-
-
-def now() -> datetime:
-    """Current instant truncated to BSON's millisecond precision.
-
-    Truncating before the value is written into ``meta.lastUpdated`` keeps the
-    served JSON and the stored date identical after a round trip.
-    """
-    t = datetime.now(UTC)
-    return t.replace(microsecond=(t.microsecond // 1000) * 1000)
-
-
-def instant(dt: datetime) -> str:
-    """FHIR ``instant`` text for a stored date (always UTC, milliseconds)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def from_current(type_: str, doc: dict[str, Any]) -> StoredResource:

@@ -1,4 +1,4 @@
-"""MongoDB implementation of the repository: versions, history, transactions.
+"""MongoDB implementation of the repository: versions, history, transactions, search.
 
 Writes are optimistic. A new version is written with a filter on the version
 it replaces (``{_id, vid: n}``), inside a MongoDB transaction that also
@@ -9,37 +9,81 @@ Conditional creates are made race-free by a unique sparse index on ``ck``,
 the canonical form of the creating condition: of N concurrent creates with
 the same condition exactly one insert can succeed; the others' transactions
 abort with a write conflict or duplicate key, are re-run from the start by
-``run_in_transaction``, and then find the winner through the normal search.
+``transaction``, and then find the winner through the normal search. The
+key is kept only while the resource meets its condition (the write path
+decides), so a later identical create is never locked out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
-
-from fhir_server.errors import ResourceNotFound, VersionConflict
-from fhir_server.storage.documents import (
-    HISTORY_COLLECTION,
-    StoredResource,
-    from_current,
-    from_history,
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
 )
+
+from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
+from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.search.matching import resource_matches
+from fhir_server.search.paging import Cursor
+from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.search.request import Clause, SearchRequest, Target
+from fhir_server.settings import SearchSettings
+from fhir_server.storage import indexes
+from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
+from fhir_server.storage.paging import is_after, sort_key
+from fhir_server.storage.query import FETCH_FIELDS as _FETCH
+from fhir_server.storage.query import Env, compile_query, find_all
+from fhir_server.storage.repository import (
+    Change,
+    HistoryQuery,
+    Page,
+    ReadScope,
+    SearchResult,
+    StoredResource,
+)
+from fhir_server.storage.search import run_search
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_HISTORY_SORT = [("lu", DESCENDING), ("_id", DESCENDING)]
 
 
 class RetryableWrite(Exception):
     """A transaction lost a race that re-running it from the start resolves."""
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _unavailable_as_fhir(method: F) -> F:
+    """The database being unreachable is the client's 503, said once, here.
+
+    Above storage nobody knows the driver's exceptions; a caller sees the
+    typed ``DatabaseUnavailable`` and the API layer answers it.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
+            raise DatabaseUnavailable(
+                "The database is unreachable; try again later", msg_id="MRTC-REST-503"
+            ) from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 class MongoRepository:
@@ -49,144 +93,207 @@ class MongoRepository:
         self,
         client: AsyncMongoClient[Any],
         db: AsyncDatabase[Any],
+        registry: SearchParameterRegistry,
+        settings: SearchSettings,
         *,
         max_attempts: int = 40,
     ) -> None:
         self.client = client
         self.db = db
+        self.registry = registry
+        self.settings = settings
         self.max_attempts = max_attempts
+        self.index_selection = indexes.IndexSelection.from_setting(settings.indexes)
         self._indexed: set[str] = set()
+
+    def query_env(self, scope: ReadScope, base_url: str = "") -> Env:
+        """Where a search of ``scope`` runs (also what a tool needs to explain a query)."""
+        return Env(
+            self.db, scope.transaction, self.registry, self.settings, base_url, scope.restriction
+        )
 
     # -- schema -----------------------------------------------------------
 
     async def ensure_base_indexes(self) -> None:
-        hist = self.db[HISTORY_COLLECTION]
-        await hist.create_index([("t", ASCENDING), ("lu", DESCENDING)], name="type_lu")
-        await hist.create_index([("lu", DESCENDING)], name="lu")
-        # Instance history needs no index of its own: its versions share the
-        # ``_id`` prefix "Type/id/", a range on the primary key. Every index is
-        # paid on every write.
+        await indexes.ensure_base_indexes(self.db)
 
-    async def ensure_type_indexes(self, type_: str) -> None:
-        """Create the per-type indexes the REST core relies on (idempotent)."""
+    @_unavailable_as_fhir
+    async def ensure_indexes(self, types: Sequence[str] | None = None) -> int:
+        return await indexes.ensure_search_indexes(
+            self.db, self.registry, self.index_selection, types
+        )
+
+    async def _ensure_type_indexes(self, type_: str) -> None:
+        """The per-type index the REST core relies on (idempotent, once per process)."""
         if type_ in self._indexed:
             return
-        coll = self.db[type_]
-        await coll.create_index("ck", unique=True, sparse=True, name="condition_key")
+        await self.db[type_].create_index("ck", unique=True, sparse=True, name="condition_key")
         self._indexed.add(type_)
+
+    @_unavailable_as_fhir
+    async def reindex(self, types: Sequence[str] | None, *, stale_only: bool) -> int:
+        return await indexes.reindex(self.db, self.registry, types, stale_only=stale_only)
+
+    @_unavailable_as_fhir
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
 
     # -- reads ------------------------------------------------------------
 
-    async def get(
-        self, type_: str, id_: str, session: AsyncClientSession | None = None
-    ) -> StoredResource | None:
-        doc = await self.db[type_].find_one({"_id": id_}, {"idx": 0, "ck": 0}, session=session)
+    @_unavailable_as_fhir
+    async def read(self, type_: str, id_: str, scope: ReadScope) -> StoredResource | None:
+        restricted = scope.restriction is not None and scope.restriction.clauses_for(type_)
+        if restricted:
+            # Read as a search by id, so the restriction is applied exactly as search applies it.
+            env = self.query_env(scope)
+            q = await compile_query(env, type_, [Clause("_id", [id_], Target(type_, "_id"))])
+            if q.matches_nothing:
+                return None
+            docs = await env.db[type_].find(q.filter, _FETCH, session=scope.transaction).to_list(2)
+            docs = [d for d in docs if all(t(d) for t in q.tests)]
+            return from_current(type_, docs[0]) if docs else None
+        doc = await self.db[type_].find_one(
+            {"_id": id_}, {"idx": 0, "ck": 0}, session=scope.transaction
+        )
         return from_current(type_, doc) if doc else None
 
-    async def get_version(
-        self, type_: str, id_: str, vid: int, session: AsyncClientSession | None = None
+    @_unavailable_as_fhir
+    async def read_version(
+        self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None:
         doc = await self.db[HISTORY_COLLECTION].find_one(
-            {"_id": f"{type_}/{id_}/{vid}"}, session=session
+            {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
         )
-        return from_history(doc) if doc else None
+        if doc is None or not self._version_visible(doc, scope):
+            return None
+        return from_history(doc)
 
-    async def history(
-        self,
-        *,
-        type_: str | None,
-        id_: str | None,
-        since: datetime | None,
-        at_or_before: datetime | None,
-        after: tuple[datetime, str] | None,
-        limit: int,
-        extra_filter: dict[str, Any] | None = None,
-        session: AsyncClientSession | None = None,
-    ) -> list[StoredResource]:
-        """Versions newest first; ``after`` is the (lu, _id) cursor of the last one seen."""
+    def _version_visible(self, doc: dict[str, Any], scope: ReadScope) -> bool:
+        """Whether the caller may see a past version (decided on its own content)."""
+        if scope.restriction is None:
+            return True
+        clauses = scope.restriction.clauses_for(doc["t"])
+        if not clauses:
+            return True
+        resource = doc.get("res")
+        if resource is None:
+            return False  # a deletion says nothing the restriction could be checked on
+        return resource_matches(self.registry, self.settings, resource, clauses) is True
+
+    @_unavailable_as_fhir
+    async def history(self, query: HistoryQuery, scope: ReadScope) -> Page:
+        """Versions newest first, a page at a time, keyset-paged on (lu, _id)."""
         flt: dict[str, Any] = {}
-        if type_ and id_:
-            flt["_id"] = {"$gt": f"{type_}/{id_}/", "$lt": f"{type_}/{id_}/~"}
-        elif type_:
-            flt["t"] = type_
+        if query.type and query.id:
+            flt["_id"] = {"$gt": f"{query.type}/{query.id}/", "$lt": f"{query.type}/{query.id}/~"}
+        elif query.type:
+            flt["t"] = query.type
         lu: dict[str, Any] = {}
-        if since:
-            lu["$gte"] = since
-        if at_or_before:
-            lu["$lte"] = at_or_before
+        if query.since:
+            lu["$gte"] = query.since
+        if query.at_or_before:
+            lu["$lte"] = query.at_or_before
+        anchor: tuple[Any, ...] | None = None
+        if query.cursor is not None:
+            anchor = (*query.cursor.keys, query.cursor.id)
+            if len(anchor) != len(_HISTORY_SORT):
+                raise InvalidRequest("The paging cursor is invalid", msg_id="MRTC-REST-091")
+            bound = anchor[0]
+            lu["$lte"] = min(lu["$lte"], bound) if "$lte" in lu else bound
         if lu:
             flt["lu"] = lu
-        if extra_filter:
-            flt.update(extra_filter)
-        if after:
-            flt = {
-                "$and": [
-                    flt,
-                    {
-                        "$or": [
-                            {"lu": {"$lt": after[0]}},
-                            {"lu": after[0], "_id": {"$lt": after[1]}},
-                        ]
-                    },
-                ]
-            }
-        cursor = (
-            self.db[HISTORY_COLLECTION]
-            .find(flt, session=session)
-            .sort([("lu", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit)
-        )
-        return [from_history(d) async for d in cursor]
+        wanted = query.count + 1
+        out: list[dict[str, Any]] = []
+        batch = wanted + 5
+        while True:
+            docs = (
+                await self.db[HISTORY_COLLECTION]
+                .find(flt, sort=_HISTORY_SORT, limit=batch, session=scope.transaction)
+                .to_list()
+            )
+            for d in docs:
+                if anchor is not None and not is_after(
+                    sort_key(d, _HISTORY_SORT), anchor, _HISTORY_SORT
+                ):
+                    continue
+                if self._version_visible(d, scope):
+                    out.append(d)
+                    if len(out) == wanted:
+                        break
+            if len(out) >= wanted or len(docs) < batch:
+                break
+            anchor = sort_key(docs[-1], _HISTORY_SORT)
+            flt["lu"] = {**flt.get("lu", {}), "$lte": anchor[0]}
+            batch = min(batch * 2, 1000)
+        items = [from_history(d) for d in out[: query.count]]
+        following = None
+        if len(out) > query.count and out:
+            last = out[query.count - 1] if query.count else None
+            if last is not None:
+                following = Cursor((last["lu"],), last["_id"], True)
+        return Page(items, following)
+
+    # -- search -----------------------------------------------------------
+
+    @_unavailable_as_fhir
+    async def search(self, request: SearchRequest, scope: ReadScope) -> SearchResult:
+        return await run_search(self.query_env(scope, request.base_url), request)
+
+    @_unavailable_as_fhir
+    async def find(
+        self, type_: str, clauses: Sequence[Clause], limit: int, scope: ReadScope, *, base_url: str
+    ) -> list[StoredResource]:
+        env = self.query_env(scope, base_url)
+        q = await compile_query(env, type_, clauses)
+        return [from_current(type_, d) for d in await find_all(env, q, limit, _FETCH)]
 
     # -- writes -----------------------------------------------------------
 
-    async def write(
-        self,
-        type_: str,
-        id_: str,
-        *,
-        previous: int | None,
-        version: int,
-        last_updated: datetime,
-        resource: dict[str, Any] | None,
-        index: dict[str, Any] | None,
-        index_version: int,
-        method: str,
-        condition_key: str | None = None,
-        session: AsyncClientSession,
-    ) -> StoredResource:
-        """Record ``version`` of a resource, replacing ``previous`` (None: a new id).
+    @_unavailable_as_fhir
+    async def write(self, change: Change, scope: ReadScope) -> StoredResource:
+        """Record one version (see ``Repository.write``).
 
         Raises ``VersionConflict`` when another writer got there first and
         ``RetryableWrite`` when a conditional-create key is already taken.
         """
-        await self.ensure_type_indexes(type_)
-        deleted = resource is None
+        session = scope.transaction
+        if session is None:
+            raise RuntimeError("write() must run inside transaction(): versions need a session")
+        await self._ensure_type_indexes(change.type)
+        type_, id_ = change.type, change.id
+        deleted = change.resource is None
+        index = build_index(self.registry, type_, change.resource) if change.resource else {}
         coll = self.db[type_]
         doc: dict[str, Any] = {
-            "vid": version,
-            "lu": last_updated,
+            "vid": change.version,
+            "lu": change.last_updated,
             "del": deleted,
-            "res": resource,
-            "idx": index or {},
-            "idxv": index_version,
+            "res": change.resource,
+            "idx": index,
+            "idxv": INDEX_VERSION,
         }
         try:
-            if previous is None:
+            if change.previous is None:
                 doc["_id"] = id_
-                if condition_key:
-                    doc["ck"] = condition_key
+                if change.condition_key:
+                    doc["ck"] = change.condition_key
                 await coll.insert_one(doc, session=session)
             else:
+                update: dict[str, Any] = {"$set": doc}
+                if change.condition_key:
+                    doc["ck"] = change.condition_key
+                else:
+                    update["$unset"] = {"ck": ""}
                 result = await coll.update_one(
-                    {"_id": id_, "vid": previous},
-                    {"$set": doc, "$unset": {"ck": ""}},
-                    session=session,
+                    {"_id": id_, "vid": change.previous}, update, session=session
                 )
                 if result.matched_count == 0:
                     raise VersionConflict(
                         f"Resource {type_}/{id_} was changed by another request "
-                        f"(version {previous} is no longer current)",
+                        f"(version {change.previous} is no longer current)",
                         msg_id="MRTC-REST-040",
                     )
         except DuplicateKeyError as exc:
@@ -197,20 +304,23 @@ class MongoRepository:
             ) from exc
         await self.db[HISTORY_COLLECTION].insert_one(
             {
-                "_id": f"{type_}/{id_}/{version}",
+                "_id": f"{type_}/{id_}/{change.version}",
                 "t": type_,
                 "id": id_,
-                "vid": version,
-                "lu": last_updated,
+                "vid": change.version,
+                "lu": change.last_updated,
                 "del": deleted,
-                "res": resource,
-                "m": method,
+                "res": change.resource,
+                "m": change.method,
             },
             session=session,
         )
-        return StoredResource(type_, id_, version, last_updated, deleted, resource, method)
+        return StoredResource(
+            type_, id_, change.version, change.last_updated, deleted, change.resource, change.method
+        )
 
-    async def run_in_transaction(self, fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    @_unavailable_as_fhir
+    async def transaction(self, fn: Callable[[ReadScope], Awaitable[T]], scope: ReadScope) -> T:
         """Run ``fn`` in one transaction, re-running it when it lost a race.
 
         This is MongoDB's documented transaction protocol (retry on the
@@ -218,6 +328,8 @@ class MongoRepository:
         re-reads everything on each run, so a conditional write re-evaluates
         its condition against the winner's committed data.
         """
+        if scope.transaction is not None:
+            return await fn(scope)
         attempt = 0
         while True:
             attempt += 1
@@ -226,7 +338,7 @@ class MongoRepository:
                     self.client.start_session() as session,
                     await session.start_transaction(),
                 ):
-                    return await fn(session)
+                    return await fn(ReadScope(session, scope.restriction))
             except RetryableWrite:
                 if attempt >= self.max_attempts:
                     raise VersionConflict(
@@ -244,11 +356,3 @@ class MongoRepository:
                 if not exc.has_error_label("TransientTransactionError") or attempt >= 3:
                     raise
             await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-
-    async def require(
-        self, type_: str, id_: str, session: AsyncClientSession | None = None
-    ) -> StoredResource:
-        found = await self.get(type_, id_, session)
-        if found is None:
-            raise ResourceNotFound(f"Resource {type_}/{id_} was not found", msg_id="MRTC-REST-020")
-        return found

@@ -132,10 +132,3 @@ class LocalCodeSystem:
 
     def __iter__(self) -> Iterator[Concept]:
         return iter(self.concepts.values())
-
-    def property_type(self, code: str) -> str | None:
-        for prop in self.resource.get("property", []):
-            if prop.get("code") == code:
-                kind = prop.get("type")
-                return str(kind) if kind is not None else None
-        return None

@@ -80,14 +80,6 @@ class TerminologyService:
     def value_set(self, url: str) -> dict[str, Any] | None:
         return self._value_sets.get(canonical_url(url)[0])
 
-    @property
-    def value_set_urls(self) -> list[str]:
-        return list(self._value_sets)
-
-    @property
-    def code_system_urls(self) -> list[str]:
-        return list(self._code_systems)
-
     # -- expansion --------------------------------------------------------
 
     def expansion(self, value_set: str | dict[str, Any]) -> Expansion:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from fhir_server.resources.types import SUPPORTED_TYPES
+from fhir_server.resource_types import SUPPORTED_TYPES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -93,3 +93,45 @@ async def test_conditional_delete_with_several_matches_is_412(client: httpx.Asyn
 async def test_conditional_write_without_criteria_is_400(client: httpx.AsyncClient) -> None:
     assert (await client.delete("/Patient")).status_code == 400
     assert (await client.put("/Patient", json=patient())).status_code == 400
+
+
+async def test_a_create_that_does_not_meet_its_condition_never_locks_the_condition(
+    client: httpx.AsyncClient,
+) -> None:
+    """The body lacks the identifier the condition names: every such create is a new 201."""
+    value = uuid.uuid4().hex
+    cond = {"If-None-Exist": f"identifier={SYSTEM}|{value}"}
+    first = await client.post("/Patient", json=patient(), headers=cond)
+    again = await client.post("/Patient", json=patient(), headers=cond)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] != again.json()["id"]
+    # and a body that does meet it is created once, then found
+    meets = await client.post("/Patient", json=with_ident(value), headers=cond)
+    found = await client.post("/Patient", json=with_ident(value), headers=cond)
+    assert (meets.status_code, found.status_code) == (201, 200)
+    assert found.json()["id"] == meets.json()["id"]
+
+
+async def test_a_conditional_update_that_creates_never_locks_the_condition(
+    client: httpx.AsyncClient,
+) -> None:
+    value = uuid.uuid4().hex
+    url = f"/Patient?identifier={SYSTEM}|{value}"
+    first = await client.put(url, json=patient())  # does not carry the identifier
+    second = await client.put(url, json=patient())
+    assert (first.status_code, second.status_code) == (201, 201)
+    cond = {"If-None-Exist": f"identifier={SYSTEM}|{value}"}
+    created = await client.post("/Patient", json=with_ident(value), headers=cond)
+    assert created.status_code == 201
+
+
+@pytest.mark.parametrize("condition", ["Patient?", "", "   ", "_count=5"])
+async def test_if_none_exist_without_criteria_is_refused(
+    client: httpx.AsyncClient, condition: str
+) -> None:
+    before = (await client.get("/Patient", params={"_summary": "count"})).json()["total"]
+    r = await client.post("/Patient", json=patient(), headers={"If-None-Exist": condition})
+    assert r.status_code == 400, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    after = (await client.get("/Patient", params={"_summary": "count"})).json()["total"]
+    assert after == before  # nothing stored

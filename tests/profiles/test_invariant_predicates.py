@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from fhir_server.profiles.fhirpath import FhirPathCompiler, runner
+from fhir_server.profiles.functions import compile_or_none, invariant_compiler, runner
 from fhir_server.profiles.predicates import Predicate, compile_predicate, holds, mask
 
-COMPILER = FhirPathCompiler()
+COMPILER = invariant_compiler()
+COMPILE = compile_or_none(COMPILER)
 
 
 def test_mask_hides_strings_and_nested_groups() -> None:
@@ -21,20 +22,18 @@ def test_mask_hides_strings_and_nested_groups() -> None:
 
 
 def test_top_level_operators_are_split_by_precedence() -> None:
-    pred = compile_predicate(
-        "a.exists() or b.exists() and c.exists() implies d.exists()", COMPILER.compile
-    )
+    pred = compile_predicate("a.exists() or b.exists() and c.exists() implies d.exists()", COMPILE)
     assert pred is not None and pred.kind == "implies"
     assert pred.parts[0].kind == "expr"
-    pred = compile_predicate("(a.exists() or b.exists() and c.exists())", COMPILER.compile)
+    pred = compile_predicate("(a.exists() or b.exists() and c.exists())", COMPILE)
     assert pred is not None and pred.kind == "or"
     assert [p.kind for p in pred.parts] == ["expr", "and"]
-    pred = compile_predicate("a.exists() xor b.exists()", COMPILER.compile)
+    pred = compile_predicate("a.exists() xor b.exists()", COMPILE)
     assert pred is not None and pred.kind == "expr"
 
 
 def test_uncompilable_expression_gives_none() -> None:
-    assert compile_predicate("a.where(", COMPILER.compile) is None
+    assert compile_predicate("a.where(", COMPILE) is None
 
 
 @pytest.mark.parametrize(
@@ -67,8 +66,8 @@ def test_uncompilable_expression_gives_none() -> None:
     ],
 )
 def test_verdict_equals_whole_expression(expression: str, patient: dict[str, Any]) -> None:
-    whole = Predicate("expr", COMPILER.compile(expression))
-    split = compile_predicate(expression, COMPILER.compile)
+    whole = Predicate("expr", COMPILE(expression))
+    split = compile_predicate(expression, COMPILE)
     assert split is not None
     run = runner(patient, "Patient", patient)
     assert split.holds(run) == whole.holds(runner(patient, "Patient", patient))

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from fhir_server import errors
+from fhir_server.ig import ImplementationGuide
 from fhir_server.profiles import ConformanceSource, ProfileValidator
 from fhir_server.profiles.enforcement import EnforcementPolicy
 from fhir_server.profiles.service import ProfileServices
-from fhir_server.profiles.settings import ProfileSettings
+from fhir_server.settings import ProfileSettings
 
 from ._data import CHILD, PATIENT, WEIGHT
 
@@ -96,12 +97,12 @@ def test_services_check_write_raises_a_422_with_one_issue_per_violation(
     assert "Patient violates 2 profile rule(s)" in exc.value.message
 
 
-def test_services_from_settings_build_the_ig(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_services_build_from_the_loaded_ig(monkeypatch: pytest.MonkeyPatch) -> None:
     ig = Path(__file__).resolve().parents[2] / "ig"
     if not (ig / "index.json").exists():
         pytest.skip("ig/ not generated")
-    settings = ProfileSettings(enforce_profiles="mrtc", ig_dir=ig)
-    services = ProfileServices.from_settings(settings)
+    settings = ProfileSettings(enforce_profiles="mrtc")
+    services = ProfileServices.build(ImplementationGuide.load(ig), settings)
     patient = {"resourceType": "Patient", "name": [{"family": "X"}]}
     assert services.policy.profiles_for(patient) == [
         "https://mrtc.example.org/fhir/StructureDefinition/mrtc-patient"

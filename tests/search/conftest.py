@@ -1,92 +1,92 @@
-"""Search tests run against a real SecantusDB, with documents written as the core writes them.
+"""Search tests run on the server as ``fhir-server serve`` builds it, on a real database.
 
-The session's one embedded database server (``mongo_uri`` in tests/conftest.py);
-each test module gets a fresh database and a ``Context``.
-``store`` inserts resources in the layout of ``fhir_server.storage.documents``
-with ``idx`` filled by ``build_index``, exactly like the write path.
+Each test module gets its own app (``create_app`` with the same settings and
+database client options as ``serve``, own database) and a ``Context`` on its
+services, so searches run through the same parsing, the same repository and
+the same restriction seam as an HTTP request. ``store`` writes resources
+through the write pipeline (validation, hooks, index extraction, a
+transaction per resource), exactly like a PUT.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient
 
+from fhir_server.errors import FhirError
 from fhir_server.interactions.context import Context
-from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.interactions.delete import delete
+from fhir_server.interactions.update import update
+from fhir_server.interactions.write import stamp
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.settings import Settings
-from fhir_server.storage.documents import instant
-from fhir_server.storage.search_query import ensure_search_indexes
+from fhir_server.storage.repository import Change, ReadScope
+from tests.conftest import AppClient, make_settings
 
 BASE = "http://test.example/fhir"
 
 
 @pytest.fixture(scope="session")
-def secantus_uri(mongo_uri: str) -> str:
-    """The session's database server (tests/conftest.py), shared with the other tests."""
-    return mongo_uri
-
-
-@pytest.fixture(scope="session")
 def registry() -> SearchParameterRegistry:
+    """The R4 base parameters, for tests of the registry itself (no server)."""
     return SearchParameterRegistry.load_default()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def ctx(secantus_uri: str, registry: SearchParameterRegistry) -> AsyncIterator[Context]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(secantus_uri)
-    name = f"search_{uuid.uuid4().hex[:10]}"
-    db = client[name]
-    settings = Settings(default_count=20, max_count=1000)
-    yield Context(db=db, settings=settings, base_url=BASE, search_params=registry)
-    await client.drop_database(name)
-    await client.close()
+async def app(mongo_uri: str) -> AsyncIterator[AppClient]:
+    server = AppClient(make_settings(mongo_uri))
+    async with server:
+        yield server
 
 
-_counter = iter(range(1, 10**9))
-
-
-def make_doc(
-    registry: SearchParameterRegistry, resource: dict[str, Any], *, deleted: bool = False
-) -> dict[str, Any]:
-    """A current-version document as the core writes it."""
-    res = dict(resource)
-    res.setdefault("id", f"r{next(_counter)}")
-    lu = datetime.now(UTC).replace(microsecond=0)
-    res["meta"] = {**res.get("meta", {}), "versionId": "1", "lastUpdated": instant(lu)}
-    return {
-        "_id": res["id"],
-        "vid": 1,
-        "lu": lu,
-        "del": deleted,
-        "res": None if deleted else res,
-        "idx": {} if deleted else build_index(registry, res["resourceType"], res),
-        "idxv": INDEX_VERSION,
-    }
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def ctx(app: AppClient) -> Context:
+    return Context.for_request(app.app.state.services, BASE)
 
 
 async def store(ctx: Context, *resources: dict[str, Any], deleted: bool = False) -> list[str]:
-    """Insert resources (grouped per type); returns their ids."""
+    """Write resources as PUTs with their ids (then delete them if ``deleted``)."""
     ids = []
     for r in resources:
-        doc = make_doc(ctx.search_params, r, deleted=deleted)
+        type_, id_ = r["resourceType"], r["id"]
+        try:
+            await update(ctx, type_, id_, r)
+        except FhirError as exc:  # say which test resource is not valid FHIR, and why
+            raise AssertionError(f"{type_}/{id_}: {exc.outcome_issues()}") from exc
         if deleted:
-            # a deleted resource keeps its last index entries in the worst case: prove
-            # search filters on the flag, not on the emptiness of idx
-            doc["idx"] = build_index(ctx.search_params, r["resourceType"], {**r, "id": doc["_id"]})
-        await ctx.db[r["resourceType"]].insert_one(doc)
-        ids.append(doc["_id"])
+            await delete(ctx, type_, id_)
+        ids.append(id_)
     return ids
 
 
-async def indexes(ctx: Context, *types: str) -> None:
-    await ensure_search_indexes(ctx.db, ctx.search_params, types)
+async def store_at(ctx: Context, resource: dict[str, Any], when: datetime) -> None:
+    """Record a new version of ``resource`` as written at ``when`` (through the repository).
+
+    For searches on ``_lastUpdated`` that need an exact stored instant.
+    """
+    repository = ctx.services.repository
+    type_, id_ = resource["resourceType"], resource["id"]
+
+    async def write(scope: ReadScope) -> None:
+        previous = await repository.read(type_, id_, scope)
+        version = previous.version + 1 if previous else 1
+        await repository.write(
+            Change(
+                type_,
+                id_,
+                version,
+                previous.version if previous else None,
+                when,
+                stamp(resource, id_, version, when),
+                "PUT",
+            ),
+            scope,
+        )
+
+    await repository.transaction(write, ReadScope())
 
 
 def ids_of(bundle: dict[str, Any], mode: str = "match") -> list[str]:

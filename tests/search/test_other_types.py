@@ -9,8 +9,7 @@ import pytest
 from fhir_server.errors import InvalidRequest, TooCostly, UnsupportedParameter
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import search
-from fhir_server.search.settings import get_search_settings
-from tests.search.conftest import ids_of, indexes, store
+from tests.search.conftest import ids_of, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 UCUM = "http://unitsofmeasure.org"
@@ -30,15 +29,6 @@ def obs(id_: str, subject: str, code: str, **value: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", autouse=True)
 async def data(ctx: Context) -> None:
-    await indexes(
-        ctx,
-        "Patient",
-        "Observation",
-        "Organization",
-        "RiskAssessment",
-        "PlanDefinition",
-        "Encounter",
-    )
     await store(
         ctx,
         {"resourceType": "Organization", "id": "mspA", "name": "Maison de santé Étoile"},
@@ -277,7 +267,7 @@ async def test_reverse_chaining(
 
 
 async def test_chain_fan_out_is_bounded(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(get_search_settings(), "max_chain_ids", 1)
+    monkeypatch.setattr(ctx.settings.search, "max_chain_ids", 1)
     with pytest.raises(TooCostly):
         await search(ctx, "Observation", [("subject.family", "d,m")])
     with pytest.raises(TooCostly):

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import bson
 import pytest
 
 from fhir_server.errors import InvalidRequest, TooCostly, UnsupportedParameter
 from fhir_server.interactions.context import Context
+from fhir_server.interactions.delete import delete
 from fhir_server.interactions.search import search
-from fhir_server.search.settings import get_search_settings
-from tests.search.conftest import BASE, ids_of, indexes, store
+from tests.search.conftest import BASE, ids_of, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture(scope="module", autouse=True)
 async def data(ctx: Context) -> None:
-    await indexes(ctx, "Patient", "Observation", "Organization")
     await store(ctx, {"resourceType": "Organization", "id": "org1", "name": "Centre"})
     patients = [
         {
@@ -111,14 +112,15 @@ async def test_paging_stays_correct_while_data_changes(ctx: Context) -> None:
             "code": {"coding": [{"code": "29463-7"}]},
         },
     )
-    await ctx.db["Observation"].update_one({"_id": "o05"}, {"$set": {"del": True}})
+    o05 = (await ctx.services.repository.read("Observation", "o05", ctx.scope)).resource
+    await delete(ctx, "Observation", "o05")
     rest: list[str] = []
     bundle = first
     while (nxt := link(bundle, "next")) is not None:
         bundle = await search(ctx, "Observation", params_of(nxt))
         rest += ids_of(bundle)
-    await ctx.db["Observation"].update_one({"_id": "o05"}, {"$set": {"del": False}})
-    await ctx.db["Observation"].delete_one({"_id": "o00a"})
+    await store(ctx, o05)
+    await delete(ctx, "Observation", "o00a")
     assert not set(shown) & set(rest)
     assert "o05" not in rest and "o00a" not in rest  # o00a sorts before the cursor
     assert sorted(shown + rest) == [f"o{i:02d}" for i in range(9) if i != 5]
@@ -179,7 +181,7 @@ async def test_include_iterate_follows_included_resources(ctx: Context) -> None:
 
 
 async def test_include_fan_out_is_bounded(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(get_search_settings(), "max_include", 2)
+    monkeypatch.setattr(ctx.settings.search, "max_include", 2)
     with pytest.raises(TooCostly):
         await search(ctx, "Patient", [("_id", "p00"), ("_revinclude", "Observation:subject")])
 
@@ -207,10 +209,6 @@ async def test_unknown_params_are_reported_and_left_out_of_self_link(ctx: Contex
 async def test_forged_cursor_is_rejected(ctx: Context) -> None:
     with pytest.raises(InvalidRequest):
         await search(ctx, "Patient", [("_cursor", "eyJ$bad")])
-    import base64
-
-    import bson
-
     forged = base64.urlsafe_b64encode(
         bson.encode({"k": [], "i": {"$gt": ""}, "f": True, "t": 0})
     ).decode()
@@ -248,15 +246,14 @@ async def test_system_search_pages_back_across_types(ctx: Context) -> None:
 async def test_id_order_pages_are_the_same_with_and_without_id_windows(
     ctx: Context, monkeypatch: pytest.MonkeyPatch, windowed: bool
 ) -> None:
-    monkeypatch.setattr(get_search_settings(), "windowed_paging", windowed)
+    monkeypatch.setattr(ctx.settings.search, "windowed_paging", windowed)
     ids = (
         [f"a{i}" for i in range(15)]
         + [f"zz-cluster-long-prefix-{i:03d}" for i in range(12)]
         + ["0", "9.9", "M-x", "b", "y" * 64]
         + [f"{i:04d}-uuidish-{i * 7919 % 9973:x}" for i in range(0, 4000, 250)]
     )
-    existing = await ctx.db["Basic"].count_documents({"_id": {"$in": ids}})
-    if not existing:
+    if await ctx.services.repository.read("Basic", ids[0], ctx.scope) is None:
         await store(ctx, *[{"resourceType": "Basic", "id": i, "code": {"text": "w"}} for i in ids])
     bundle = await search(ctx, "Basic", [("code:text", "w"), ("_count", "4")])
     seen = ids_of(bundle)

@@ -8,16 +8,15 @@ import pytest
 
 from fhir_server.errors import InvalidResource
 from fhir_server.interactions.context import Context
-from fhir_server.interactions.search import reindex, search
-from fhir_server.resources.types import SUPPORTED_TYPES
+from fhir_server.interactions.create import create
+from fhir_server.interactions.search import search
+from fhir_server.resource_types import SUPPORTED_TYPES
 from fhir_server.search.registry import (
     SearchParameterRegistry,
     capability_search_params,
     narrow_expression,
 )
-from fhir_server.search.request import parse_search
-from fhir_server.storage import search_query
-from tests.search.conftest import ids_of, indexes, store
+from tests.search.conftest import ids_of, store
 
 BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 
@@ -70,30 +69,33 @@ def test_invalid_search_parameter_is_refused(registry: SearchParameterRegistry) 
 
 
 async def test_runtime_search_parameter_after_reindex(ctx: Context) -> None:
-    registry = SearchParameterRegistry.load_default()
-    local = Context(db=ctx.db, settings=ctx.settings, base_url=ctx.base_url, search_params=registry)
     await store(
-        local,
+        ctx,
         {
             "resourceType": "Patient",
             "id": "bp1",
             "extension": [{"url": BIRTH_PLACE, "valueAddress": {"city": "Montréal"}}],
         },
     )
-    changed = registry.add(
+    query = [("test-birth-place", "montreal")]
+    await create(
+        ctx,
+        "SearchParameter",
         {
             "resourceType": "SearchParameter",
-            "url": "http://mrtc.example/SearchParameter/bp",
-            "code": "birth-place",
+            "url": "http://mrtc.example/SearchParameter/test-bp",
+            "name": "TestBirthPlace",
+            "status": "active",
+            "description": "Birth place, for a reindex test",
+            "code": "test-birth-place",
             "base": ["Patient"],
             "type": "string",
             "expression": f"Patient.extension('{BIRTH_PLACE}').value",
-        }
+        },
     )
-    assert changed == ["Patient"]
-    assert ids_of(await search(local, "Patient", [("birth-place", "montreal")])) == []
-    assert await reindex(local, "Patient") >= 1
-    assert ids_of(await search(local, "Patient", [("birth-place", "montreal")])) == ["bp1"]
+    assert ids_of(await search(ctx, "Patient", query)) == []  # written before the parameter
+    assert await ctx.services.repository.reindex(["Patient"], stale_only=False) >= 1
+    assert ids_of(await search(ctx, "Patient", query)) == ["bp1"]
 
 
 def _resource(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -131,42 +133,3 @@ async def test_summary_and_elements(ctx: Context) -> None:
     assert "photo" in again and not any(
         t["code"] == "SUBSETTED" for t in again["meta"].get("tag", [])
     )
-
-
-async def _plan(ctx: Context, type_: str, query: list[tuple[str, str]]) -> str:
-    """The plan of the compiled filter's leading clause.
-
-    SecantusDB serves a multi-clause filter from the index of its first
-    indexed clause and filters the rest (storage.py ``_try_index_id_keys``),
-    but its ``explain`` does not model that fallback and reports COLLSCAN for
-    any multi-field filter; so the leading clause, which is the one executed
-    through the index, is what gets explained. On MongoDB the whole filter
-    can be explained.
-    """
-    req = parse_search(ctx.search_params, type_, query)
-    q = await search_query.compile_query(ctx, type_, req.clauses, req.sort)
-    leading = next(iter(q.filter.items()))
-    explained = await ctx.db[type_].find(dict([leading])).sort(q.sort).limit(21).explain()
-    return str(explained["queryPlanner"]["winningPlan"])
-
-
-@pytest.mark.parametrize(
-    ("type_", "query", "index"),
-    [
-        ("Patient", [("family", "dup"), ("birthdate", "2010-05-03")], "idx.birthdate.lo"),
-        ("Patient", [("family", "dup"), ("birthdate", "2010")], "idx.family.n"),
-        (
-            "Observation",
-            [("subject", "Patient/p1"), ("code", "http://loinc.org|29463-7"), ("_sort", "-date")],
-            "idx.subject.v",
-        ),
-        ("Observation", [("code", "29463-7"), ("date", "ge2020")], "idx.code.v"),
-        ("Patient", [("identifier", "urn:x|1")], "idx.identifier.v"),
-    ],
-)
-async def test_common_searches_use_an_index(
-    ctx: Context, type_: str, query: list[tuple[str, str]], index: str
-) -> None:
-    await indexes(ctx, "Patient", "Observation")
-    plan = await _plan(ctx, type_, query)
-    assert "IXSCAN" in plan and index in plan, plan

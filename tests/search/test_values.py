@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -31,16 +31,28 @@ def test_case_accents_and_spaces_are_folded() -> None:
 @pytest.mark.parametrize(
     ("text", "low", "high"),
     [
-        ("2010", datetime(2010, 1, 1), datetime(2011, 1, 1)),
-        ("2010-12", datetime(2010, 12, 1), datetime(2011, 1, 1)),
-        ("2010-02-28", datetime(2010, 2, 28), datetime(2010, 3, 1)),
-        ("2010-02-28T23:30", datetime(2010, 2, 28, 23, 30), datetime(2010, 2, 28, 23, 31)),
-        ("2010-01-01T01:00:00+02:00", datetime(2009, 12, 31, 23), datetime(2009, 12, 31, 23, 0, 1)),
-        ("2010-01-01T00:00:00Z", datetime(2010, 1, 1), datetime(2010, 1, 1, 0, 0, 1)),
+        ("2010", datetime(2010, 1, 1, tzinfo=UTC), datetime(2011, 1, 1, tzinfo=UTC)),
+        ("2010-12", datetime(2010, 12, 1, tzinfo=UTC), datetime(2011, 1, 1, tzinfo=UTC)),
+        ("2010-02-28", datetime(2010, 2, 28, tzinfo=UTC), datetime(2010, 3, 1, tzinfo=UTC)),
+        (
+            "2010-02-28T23:30",
+            datetime(2010, 2, 28, 23, 30, tzinfo=UTC),
+            datetime(2010, 2, 28, 23, 31, tzinfo=UTC),
+        ),
+        (
+            "2010-01-01T01:00:00+02:00",
+            datetime(2009, 12, 31, 23, tzinfo=UTC),
+            datetime(2009, 12, 31, 23, 0, 1, tzinfo=UTC),
+        ),
+        (
+            "2010-01-01T00:00:00Z",
+            datetime(2010, 1, 1, tzinfo=UTC),
+            datetime(2010, 1, 1, 0, 0, 1, tzinfo=UTC),
+        ),
         (
             "2010-01-01T00:00:00.5-05:00",
-            datetime(2010, 1, 1, 5, 0, 0, 500000),
-            datetime(2010, 1, 1, 5, 0, 0, 501000),
+            datetime(2010, 1, 1, 5, 0, 0, 500000, tzinfo=UTC),
+            datetime(2010, 1, 1, 5, 0, 0, 501000, tzinfo=UTC),
         ),
     ],
 )

@@ -13,7 +13,7 @@ import logging
 
 from fhir_server.profiles import rules
 from fhir_server.profiles.context import Context, Item
-from fhir_server.profiles.fhirpath import runner
+from fhir_server.profiles.functions import runner
 from fhir_server.profiles.model import ElementRule
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from fhir_server.errors import ProfileViolation
+from fhir_server.operations import sdc
+from fhir_server.operations.sdc import questionnaire as q
 from fhir_server.profiles.validator import ProfileValidator
-from fhir_server.resources import questionnaire_extract as qx
 
-IG = Path(__file__).resolve().parents[2] / "ig"
+IG = Path(__file__).resolve().parents[3] / "ig"
 BASE = "https://mrtc.example.org/fhir"
 WEIGHT, HEIGHT, BMI = "29463-7", "8302-2", "39156-5"
 
@@ -46,7 +47,7 @@ def response(**answers: Any) -> dict[str, Any]:
     return qr
 
 
-def by_code(extraction: qx.Extraction) -> dict[str, dict[str, Any]]:
+def by_code(extraction: sdc.Extraction) -> dict[str, dict[str, Any]]:
     return {
         e["resource"]["code"]["coding"][0]["code"]: e["resource"]
         for e in extraction.bundle["entry"]
@@ -59,7 +60,7 @@ def assert_conforms(validator: ProfileValidator, obs: dict[str, Any]) -> None:
 
 
 def test_example_response_gives_the_igs_three_observations(validator: ProfileValidator) -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response())
+    extraction = sdc.extract(QUESTIONNAIRE, response())
     assert extraction.bundle["type"] == "transaction"
     assert extraction.issues == []
     obs = by_code(extraction)
@@ -73,7 +74,7 @@ def test_example_response_gives_the_igs_three_observations(validator: ProfileVal
 
 
 def test_each_observation_carries_what_the_ig_lists() -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response())
+    extraction = sdc.extract(QUESTIONNAIRE, response())
     entries = extraction.bundle["entry"]
     weight = by_code(extraction)[WEIGHT]
     assert weight["meta"]["profile"] == [f"{BASE}/StructureDefinition/mrtc-body-weight"]
@@ -94,11 +95,11 @@ def test_each_observation_carries_what_the_ig_lists() -> None:
     }
     assert all(e["fullUrl"].startswith("urn:uuid:") for e in entries)
     # Same response, same Bundle: fullUrls are derived from the response id and linkId.
-    assert qx.extract(QUESTIONNAIRE, response()).bundle == extraction.bundle
+    assert sdc.extract(QUESTIONNAIRE, response()).bundle == extraction.bundle
 
 
 def test_bmi_is_computed_and_derived_from_weight_and_height(validator: ProfileValidator) -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response(bmi=None))
+    extraction = sdc.extract(QUESTIONNAIRE, response(bmi=None))
     bmi = by_code(extraction)[BMI]
     assert bmi["valueQuantity"] == {
         "value": 19.6,  # 38.5 / 1.40² = 19.64
@@ -118,7 +119,7 @@ def test_bmi_is_computed_and_derived_from_weight_and_height(validator: ProfileVa
 def test_bmi_rounds_half_up_like_fhirpath_says() -> None:
     # 20.25 / 1.00² = 20.25: FHIRPath round(1) gives 20.3 (fhirpathpy alone would give 20.2).
     bmi = by_code(
-        qx.extract(
+        sdc.extract(
             QUESTIONNAIRE, response(weight={"valueDecimal": 20.25}, height={"valueInteger": 100})
         )
     )[BMI]
@@ -126,10 +127,10 @@ def test_bmi_rounds_half_up_like_fhirpath_says() -> None:
 
 
 def test_a_differing_bmi_answer_is_recomputed_with_a_warning() -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response(bmi={"valueDecimal": 25.0}))
+    extraction = sdc.extract(QUESTIONNAIRE, response(bmi={"valueDecimal": 25.0}))
     assert by_code(extraction)[BMI]["valueQuantity"]["value"] == 19.6
     [warning] = extraction.issues
-    assert (warning.severity, warning.msg_id) == ("warning", qx.MSG_CALCULATION_DIFFERS)
+    assert (warning.severity, warning.msg_id) == ("warning", q.MSG_CALCULATION_DIFFERS)
     assert "25" in warning.diagnostics and "19.6" in warning.diagnostics
 
 
@@ -140,7 +141,7 @@ def test_a_differing_bmi_answer_is_recomputed_with_a_warning() -> None:
 def test_comma_or_point_weight_text_is_normalised(
     validator: ProfileValidator, text: str, expected: float
 ) -> None:
-    extraction = qx.extract(
+    extraction = sdc.extract(
         QUESTIONNAIRE,
         response(weight={"valueString": text}, height={"valueString": "160"}, bmi=None),
     )
@@ -150,7 +151,7 @@ def test_comma_or_point_weight_text_is_normalised(
     assert obs[HEIGHT]["valueQuantity"]["value"] == 160
     weight_answer = next(i for i in extraction.response["item"] if i["linkId"] == "weight")
     assert weight_answer["answer"] == [{"valueDecimal": expected}]
-    assert {i.msg_id for i in extraction.issues} == {qx.MSG_NORMALISED}
+    assert {i.msg_id for i in extraction.issues} == {q.MSG_NORMALISED}
     assert all(i.severity == "information" for i in extraction.issues)
     bmi = Decimal(str(expected)) / Decimal("1.6") ** 2
     assert obs[BMI]["valueQuantity"]["value"] == float(bmi.quantize(Decimal("0.1")))
@@ -161,22 +162,22 @@ def test_comma_or_point_weight_text_is_normalised(
 def test_the_caller_response_is_not_modified() -> None:
     qr = response(weight={"valueString": "65,5"})
     before = copy.deepcopy(qr)
-    qx.extract(QUESTIONNAIRE, qr)
+    sdc.extract(QUESTIONNAIRE, qr)
     assert qr == before
 
 
 @pytest.mark.parametrize(
     ("answer", "msg_id", "where"),
     [
-        ({"valueString": "soixante"}, qx.MSG_NOT_NUMERIC, ".valueString"),
-        ({"valueString": "65,5 kg"}, qx.MSG_NOT_NUMERIC, ".valueString"),
-        ({"valueString": "1.234,5"}, qx.MSG_NOT_NUMERIC, ".valueString"),
-        ({"valueString": ""}, qx.MSG_NOT_NUMERIC, ".valueString"),
-        ({"valueDecimal": "65.5"}, qx.MSG_NOT_NUMERIC, ".valueDecimal"),
-        ({"valueBoolean": True}, qx.MSG_WRONG_TYPE, ""),
-        ({"valueDecimal": 400}, qx.MSG_OUT_OF_RANGE, ""),
-        ({"valueString": "0,2"}, qx.MSG_OUT_OF_RANGE, ""),
-        ({"valueDecimal": 38.125}, qx.MSG_TOO_PRECISE, ""),
+        ({"valueString": "soixante"}, q.MSG_NOT_NUMERIC, ".valueString"),
+        ({"valueString": "65,5 kg"}, q.MSG_NOT_NUMERIC, ".valueString"),
+        ({"valueString": "1.234,5"}, q.MSG_NOT_NUMERIC, ".valueString"),
+        ({"valueString": ""}, q.MSG_NOT_NUMERIC, ".valueString"),
+        ({"valueDecimal": "65.5"}, q.MSG_NOT_NUMERIC, ".valueDecimal"),
+        ({"valueBoolean": True}, q.MSG_WRONG_TYPE, ""),
+        ({"valueDecimal": 400}, q.MSG_OUT_OF_RANGE, ""),
+        ({"valueString": "0,2"}, q.MSG_OUT_OF_RANGE, ""),
+        ({"valueDecimal": 38.125}, q.MSG_TOO_PRECISE, ""),
     ],
 )
 def test_an_answer_breaking_its_item_is_a_422_naming_the_item(
@@ -185,7 +186,7 @@ def test_an_answer_breaking_its_item_is_a_422_naming_the_item(
     qr = response(weight=answer)
     index = next(i for i, item in enumerate(qr["item"]) if item["linkId"] == "weight")
     with pytest.raises(ProfileViolation) as caught:
-        qx.extract(QUESTIONNAIRE, qr)
+        sdc.extract(QUESTIONNAIRE, qr)
     exc = caught.value
     assert exc.status == 422
     [issue] = exc.outcome_issues()
@@ -197,7 +198,7 @@ def test_an_answer_breaking_its_item_is_a_422_naming_the_item(
 def test_every_bad_answer_is_reported_at_once() -> None:
     qr = response(weight={"valueString": "abc"}, height={"valueDecimal": 300})
     with pytest.raises(ProfileViolation) as caught:
-        qx.extract(QUESTIONNAIRE, qr)
+        sdc.extract(QUESTIONNAIRE, qr)
     diagnostics = [i.diagnostics for i in caught.value.outcome_issues()]
     assert len(diagnostics) == 2
     assert "'weight'" in diagnostics[0] and "'height'" in diagnostics[1]
@@ -207,28 +208,28 @@ def test_two_answers_to_a_non_repeating_item_are_refused() -> None:
     qr = response()
     qr["item"][1]["answer"].append({"valueDecimal": 39})
     with pytest.raises(ProfileViolation) as caught:
-        qx.extract(QUESTIONNAIRE, qr)
-    assert caught.value.outcome_issues()[0].msg_id == qx.MSG_TOO_MANY_ANSWERS
+        sdc.extract(QUESTIONNAIRE, qr)
+    assert caught.value.outcome_issues()[0].msg_id == q.MSG_TOO_MANY_ANSWERS
 
 
 def test_missing_height_gives_weight_only_and_says_why(validator: ProfileValidator) -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response(height=None, bmi=None))
+    extraction = sdc.extract(QUESTIONNAIRE, response(height=None, bmi=None))
     assert set(by_code(extraction)) == {WEIGHT}
     ids = [i.msg_id for i in extraction.issues]
-    assert ids == [qx.MSG_UNANSWERED, qx.MSG_NOT_CALCULABLE]
+    assert ids == [q.MSG_UNANSWERED, q.MSG_NOT_CALCULABLE]
     assert "'height'" in extraction.issues[0].diagnostics
     assert "'bmi'" in extraction.issues[1].diagnostics
     assert_conforms(validator, by_code(extraction)[WEIGHT])
 
 
 def test_no_measure_at_all_gives_an_empty_transaction() -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response(weight=None, height=None, bmi=None))
+    extraction = sdc.extract(QUESTIONNAIRE, response(weight=None, height=None, bmi=None))
     assert extraction.bundle == {"resourceType": "Bundle", "type": "transaction", "entry": []}
-    assert extraction.issues[-1].msg_id == qx.MSG_NOTHING_TO_EXTRACT
+    assert extraction.issues[-1].msg_id == q.MSG_NOTHING_TO_EXTRACT
 
 
 def test_without_measurement_date_the_authored_date_is_used() -> None:
-    extraction = qx.extract(QUESTIONNAIRE, response(measurement_date=None))
+    extraction = sdc.extract(QUESTIONNAIRE, response(measurement_date=None))
     assert {o["effectiveDateTime"] for o in by_code(extraction).values()} == {
         "2026-03-02T10:20:00+01:00"
     }
@@ -238,8 +239,8 @@ def test_without_any_date_the_response_is_refused() -> None:
     qr = response(measurement_date=None)
     del qr["authored"]
     with pytest.raises(ProfileViolation) as caught:
-        qx.extract(QUESTIONNAIRE, qr)
-    assert caught.value.msg_id == qx.MSG_NO_EFFECTIVE
+        sdc.extract(QUESTIONNAIRE, qr)
+    assert caught.value.msg_id == q.MSG_NO_EFFECTIVE
 
 
 @pytest.mark.parametrize(
@@ -249,27 +250,27 @@ def test_without_any_date_the_response_is_refused() -> None:
 def test_observation_status_follows_the_response(status: str, expected: str) -> None:
     qr = response()
     qr["status"] = status
-    assert {o["status"] for o in by_code(qx.extract(QUESTIONNAIRE, qr)).values()} == {expected}
+    assert {o["status"] for o in by_code(sdc.extract(QUESTIONNAIRE, qr)).values()} == {expected}
 
 
 def test_device_author_is_not_a_performer() -> None:
     qr = response()
     qr["author"] = {"reference": "Device/tablet-1"}
-    assert all("performer" not in o for o in by_code(qx.extract(QUESTIONNAIRE, qr)).values())
+    assert all("performer" not in o for o in by_code(sdc.extract(QUESTIONNAIRE, qr)).values())
 
 
 @pytest.mark.parametrize(
     ("change", "msg_id"),
     [
-        ({"questionnaire": f"{BASE}/Questionnaire/other"}, qx.MSG_OTHER_QUESTIONNAIRE),
+        ({"questionnaire": f"{BASE}/Questionnaire/other"}, q.MSG_OTHER_QUESTIONNAIRE),
         (
             {"questionnaire": f"{BASE}/Questionnaire/mrtc-suivi-biometrique|9.9"},
-            qx.MSG_OTHER_QUESTIONNAIRE,
+            q.MSG_OTHER_QUESTIONNAIRE,
         ),
-        ({"id": None}, qx.MSG_NO_ID),
-        ({"status": "stopped"}, qx.MSG_STATUS),
-        ({"subject": None}, qx.MSG_NO_SUBJECT),
-        ({"subject": {"reference": "Group/siblings"}}, qx.MSG_NO_SUBJECT),
+        ({"id": None}, q.MSG_NO_ID),
+        ({"status": "stopped"}, q.MSG_STATUS),
+        ({"subject": None}, q.MSG_NO_SUBJECT),
+        ({"subject": {"reference": "Group/siblings"}}, q.MSG_NO_SUBJECT),
     ],
 )
 def test_a_response_that_cannot_be_extracted_is_a_422(change: dict[str, Any], msg_id: str) -> None:
@@ -280,7 +281,7 @@ def test_a_response_that_cannot_be_extracted_is_a_422(change: dict[str, Any], ms
         else:
             qr[key] = value
     with pytest.raises(ProfileViolation) as caught:
-        qx.extract(QUESTIONNAIRE, qr)
+        sdc.extract(QUESTIONNAIRE, qr)
     assert caught.value.status == 422
     assert caught.value.msg_id == msg_id
 
@@ -288,4 +289,4 @@ def test_a_response_that_cannot_be_extracted_is_a_422(change: dict[str, Any], ms
 def test_versioned_canonical_of_the_right_version_is_accepted() -> None:
     qr = response()
     qr["questionnaire"] += "|" + QUESTIONNAIRE["version"]
-    assert len(qx.extract(QUESTIONNAIRE, qr).bundle["entry"]) == 3
+    assert len(sdc.extract(QUESTIONNAIRE, qr).bundle["entry"]) == 3

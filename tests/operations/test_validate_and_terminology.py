@@ -1,25 +1,19 @@
-"""``$validate``, ``$expand``, ``$validate-code``, ``$lookup`` as plain functions."""
+"""``$validate``, ``$expand``, ``$validate-code``, ``$lookup`` as plain functions (no HTTP)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fhir_server import errors
 from fhir_server.errors import Issue
+from fhir_server.operations.expand import expand_operation
+from fhir_server.operations.lookup import lookup_operation
+from fhir_server.operations.validate import validate_operation
+from fhir_server.operations.validate_code import validate_code_operation
 from fhir_server.profiles import ProfileValidator
-from fhir_server.profiles.__main__ import main as cli_main
-from fhir_server.profiles.operations_impl import (
-    expand_operation,
-    lookup_operation,
-    validate_code_operation,
-    validate_operation,
-)
-
-from ._data import BASE, PATIENT
+from tests.profiles._data import BASE, PATIENT
 
 STEPS = f"{BASE}/CodeSystem/test-steps"
 
@@ -199,15 +193,3 @@ def test_lookup_from_query_and_coding(validator: ProfileValidator) -> None:
     assert {"name": "display", "valueString": "Male"} in out["parameter"]
     with pytest.raises(errors.InvalidRequest):
         lookup_operation(validator.terminology, {"code": ["x"]})
-
-
-def test_offline_validation_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fixtures = Path(__file__).parent / "fixtures"
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps({"resourceType": "Patient", "gender": "female"}))
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"resourceType": "Patient"}))
-    assert cli_main([str(good), "--ig", str(fixtures)]) == 0
-    assert cli_main([str(bad), "--ig", str(fixtures), "--profile", PATIENT]) == 1
-    out = capsys.readouterr().out
-    assert '"Patient.birthDate"' in out

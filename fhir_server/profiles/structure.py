@@ -15,7 +15,7 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_server.errors import InvalidResource, Issue
-from fhir_server.resources.types import require_type
+from fhir_server.resource_types import require_type
 
 # pydantic error type -> FHIR issue type (http://hl7.org/fhir/issue-type)
 PYDANTIC_TO_ISSUE: dict[str, str] = {

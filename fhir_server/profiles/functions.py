@@ -1,4 +1,4 @@
-"""FHIRPath for invariants: compile once, evaluate on an element in context.
+"""The FHIRPath functions invariants need, and evaluation of an element in context.
 
 ``fhirpathpy`` implements most of FHIRPath but not the FHIR-specific
 functions profiles use (``hasValue``, ``htmlChecks``, ``memberOf``,
@@ -15,19 +15,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import fhirpathpy
-from antlr4 import CommonTokenStream, InputStream, Token
-from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
-
+from fhir_server.fhirpath import Compiler, Evaluator, element_node
 from fhir_server.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
-
-R4_MODEL = models["r4"]
 
 
 def _has_value(inputs: list[Any]) -> list[bool]:
@@ -66,10 +57,6 @@ def _member_of(terminology: TerminologyService | None) -> Callable[[list[Any], A
     return member_of
 
 
-def _ignore_trace(label: str, value: Any) -> None:
-    return None
-
-
 def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
     """The FHIR-specific FHIRPath functions, in fhirpathpy's invocation-table form."""
     return {
@@ -81,51 +68,26 @@ def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
     }
 
 
-class _RaisingListener(ErrorListener):  # type: ignore[misc]
-    def syntaxError(
-        self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any
-    ) -> None:
-        raise ValueError(f"column {column}: {msg}")
+def invariant_compiler(terminology: TerminologyService | None = None) -> Compiler:
+    """The compiler invariants use: the FHIR functions above, ``memberOf`` on ``terminology``."""
+    return Compiler(user_functions(terminology))
 
 
-def check_syntax(expression: str) -> None:
-    """Raise ValueError on a FHIRPath syntax error.
+def compile_or_none(compiler: Compiler) -> Callable[[str], Evaluator | None]:
+    """``compiler.compile`` that answers ``None`` (logged) for what the engine cannot parse.
 
-    fhirpathpy's parser recovers silently from syntax errors, which would turn
-    an IG typo into an invariant that never fails; parse once more, strictly.
+    An invariant the engine cannot compile is reported as information by the
+    checks, never as a failure of the resource.
     """
-    listener = _RaisingListener()
-    lexer = FHIRPathLexer(InputStream(expression))
-    lexer.removeErrorListeners()
-    lexer.addErrorListener(listener)
-    parser = FHIRPathParser(CommonTokenStream(lexer))
-    parser.removeErrorListeners()
-    parser.addErrorListener(listener)
-    parser.expression()
-    if parser.getCurrentToken().type != Token.EOF:
-        raise ValueError(f"unexpected trailing input in {expression!r}")
 
+    def compile_(expression: str) -> Evaluator | None:
+        try:
+            return compiler.compile(expression)
+        except ValueError as exc:
+            log.warning("cannot compile FHIRPath %r: %s", expression, exc)
+            return None
 
-class FhirPathCompiler:
-    """Compiles expressions once per (expression) and caches the callables."""
-
-    def __init__(self, terminology: TerminologyService | None = None) -> None:
-        self._options = {
-            "userInvocationTable": user_functions(terminology),
-            "traceFn": _ignore_trace,  # core invariants call trace(); keep stdout clean
-        }
-        self._cache: dict[str, Callable[..., list[Any]] | None] = {}
-
-    def compile(self, expression: str) -> Callable[..., list[Any]] | None:
-        """The compiled expression, or ``None`` if fhirpathpy cannot parse it."""
-        if expression not in self._cache:
-            try:
-                check_syntax(expression)
-                self._cache[expression] = fhirpathpy.compile(expression, R4_MODEL, self._options)
-            except Exception as exc:  # fhirpathpy raises bare Exceptions
-                log.warning("cannot compile FHIRPath %r: %s", expression, exc)
-                self._cache[expression] = None
-        return self._cache[expression]
+    return compile_
 
 
 def runner(
@@ -135,7 +97,7 @@ def runner(
     if value is root and base_path == root.get("resourceType"):
         focus: Any = value
     else:
-        focus = ResourceNode.create_node(value, base_path)  # type: ignore[no-untyped-call]
+        focus = element_node(value, base_path)
     env = {"resource": root, "rootResource": root_resource or root}
     # Invariants on one element often share sub-expressions (same text, same compiled
     # function): evaluate each once per focus.

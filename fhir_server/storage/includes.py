@@ -11,34 +11,52 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fhir_server.errors import InvalidRequest, TooCostly
 from fhir_server.search.request import Include
-from fhir_server.search.settings import get_search_settings
-from fhir_server.storage.search_query import find_in
-
-if TYPE_CHECKING:
-    from fhir_server.interactions.context import Context
+from fhir_server.storage.query import FETCH_FIELDS, NOT_DELETED, Env, and_filters, compile_query
 
 _LOCAL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 Found = list[tuple[str, dict[str, Any]]]  # (type, stored document)
 
 
-def _reference_codes(ctx: Context, type_: str, inc: Include) -> list[str]:
+def _reference_codes(env: Env, type_: str, inc: Include) -> list[str]:
     if inc.code != "*":
         return [inc.code]
-    return [c for c, p in ctx.search_params.params_for(type_).items() if p.type == "reference"]
+    return [c for c, p in env.registry.params_for(type_).items() if p.type == "reference"]
 
 
-def _forward_refs(ctx: Context, docs: Found, inc: Include) -> dict[str, set[str]]:
+async def _find_in(
+    env: Env, type_: str, field_: str, values: Sequence[str], limit: int
+) -> list[dict[str, Any]]:
+    """Current resources whose ``field_`` is one of ``values``, as the caller may see them.
+
+    ``field_`` is ``_id`` or an index path. The caller's restriction on
+    ``type_`` is compiled in, so an include never reveals what a direct read
+    would refuse.
+    """
+    q = await compile_query(env, type_, [])
+    if q.matches_nothing:
+        return []
+    filt = and_filters({field_: {"$in": list(values)}}, q.filter)
+    filt = and_filters(filt, {"del": NOT_DELETED})
+    docs = (
+        await env.db[type_]
+        .find(filt, FETCH_FIELDS, session=env.session)
+        .to_list(None if q.tests else limit + 1)
+    )
+    return [d for d in docs if all(t(d) for t in q.tests)][: limit + 1]
+
+
+def _forward_refs(env: Env, docs: Found, inc: Include) -> dict[str, set[str]]:
     """Type -> ids referenced by ``docs`` through the include's parameter."""
     wanted: dict[str, set[str]] = {}
     for type_, doc in docs:
         if inc.source not in ("*", type_):
             continue
         idx = doc.get("idx") or {}
-        for code in _reference_codes(ctx, type_, inc):
+        for code in _reference_codes(env, type_, inc):
             for ref in (idx.get(code) or {}).get("v", []):
                 m = _LOCAL_REF.match(ref)
                 if m and (inc.target is None or m[1] == inc.target):
@@ -47,12 +65,12 @@ def _forward_refs(ctx: Context, docs: Found, inc: Include) -> dict[str, set[str]
 
 
 async def resolve_includes(
-    ctx: Context, matches: Found, include: Sequence[Include], revinclude: Sequence[Include]
+    env: Env, matches: Found, include: Sequence[Include], revinclude: Sequence[Include]
 ) -> Found:
     """Resources to add with ``search.mode = include``, excluding the matches themselves."""
     if not include and not revinclude:
         return []
-    settings = get_search_settings()
+    settings = env.settings
     limit = settings.max_include
     seen = {(t, d["_id"]) for t, d in matches}
     added: Found = []
@@ -64,10 +82,10 @@ async def resolve_includes(
             break
         new: Found = []
         for inc in incs:
-            for type_, ids in _forward_refs(ctx, frontier, inc).items():
+            for type_, ids in _forward_refs(env, frontier, inc).items():
                 ids -= {i for t, i in seen if t == type_}
                 if ids:
-                    docs = await find_in(ctx, type_, "_id", sorted(ids), limit)
+                    docs = await _find_in(env, type_, "_id", sorted(ids), limit)
                     new += [(type_, d) for d in docs]
         for rev in revs:
             if rev.source == "*" or rev.code == "*":
@@ -76,7 +94,7 @@ async def resolve_includes(
                 )
             keys = [f"{t}/{d['_id']}" for t, d in frontier if rev.target is None or rev.target == t]
             if keys:
-                docs = await find_in(ctx, rev.source, f"idx.{rev.code}.v", keys, limit)
+                docs = await _find_in(env, rev.source, f"idx.{rev.code}.v", keys, limit)
                 new += [(rev.source, d) for d in docs]
         fresh = _dedupe(new, seen)
         added += fresh
