@@ -158,6 +158,10 @@ class Schema:
             return [(base + code[0].upper() + code[1:], code) for code in codes]
         if path in self._children:  # a backbone element defined inline
             return [(slot, path)]
+        if self._sds.get(codes[0], {}).get("kind") == "resource":
+            # an element holding a resource (Bundle.entry.response.outcome: OperationOutcome)
+            # is written like any resource container: <outcome><OperationOutcome>
+            return [(slot, "Resource")]
         return [(slot, codes[0])]
 
     def _primitive_kind(self, name: str) -> JsonKind:
