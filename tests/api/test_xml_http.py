@@ -412,3 +412,12 @@ async def test_billion_laughs_is_refused_without_expansion(client: httpx.AsyncCl
     assert issue(r)["details"]["coding"][0]["code"] in ("MRTC-XML-001", "MRTC-XML-002")
     assert len(r.content) < 4096  # 10^9 "lol"s were never built
     assert elapsed < 5  # a guard against hanging, not a performance claim
+
+
+@pytest.mark.parametrize("depth", [127, 5000])
+async def test_deeply_nested_xml_is_a_400_not_a_500(client: httpx.AsyncClient, depth: int) -> None:
+    group = '<item><linkId value="1"/><type value="group"/>'
+    body = f'<Questionnaire {NS}><status value="draft"/>{group * depth}{"</item>" * depth}'
+    r = await client.post("/Questionnaire", content=f"{body}</Questionnaire>".encode(), headers=XML)
+    assert r.status_code == 400
+    assert issue(r)["details"]["coding"][0]["code"] in ("MRTC-XML-001", "MRTC-XML-012")

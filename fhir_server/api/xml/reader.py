@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from lxml import etree
 
-from fhir_server.api.xml.schema import FHIR_NS, XHTML_NS, Field, TypeInfo, schema
+from fhir_server.api.xml.schema import FHIR_NS, Field, TypeInfo, schema
 from fhir_server.errors import InvalidRequest, InvalidResource
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -32,6 +32,8 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 INTEGER_RE = re.compile(r"-?(0|[1-9][0-9]*)")
 DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 WHITESPACE = " \t\r\n"
+NONE: frozenset[str] = frozenset()
+PRIMITIVE_ATTRIBUTES = frozenset({"value", "id"})
 
 
 def _parser() -> etree.XMLParser:
@@ -73,7 +75,14 @@ def parse_document(raw: bytes) -> etree._Element:
 def xml_to_json(raw: bytes) -> bytes:
     """A FHIR XML resource as FHIR JSON text (numbers as written)."""
     root = parse_document(raw)
-    return orjson.dumps(_Reader().resource(root, ""))
+    resource = _Reader().resource(root, "")
+    try:
+        return orjson.dumps(resource)
+    except orjson.JSONEncodeError:  # deeper than the JSON a JSON body may have
+        raise InvalidResource(
+            "The resource is nested too deeply to be represented as FHIR JSON",
+            msg_id="MRTC-XML-012",
+        ) from None
 
 
 def parse_div(text: str) -> etree._Element:
@@ -112,7 +121,7 @@ class _Reader:
                 path,
                 "MRTC-XML-003",
             )
-        self._attributes(element, frozenset(), path)
+        self._attributes(element, NONE, path)
         out: dict[str, Any] = {"resourceType": local}
         self._children(element, info, out, path)
         return out
@@ -120,8 +129,11 @@ class _Reader:
     def _attributes(
         self, element: etree._Element, allowed: frozenset[str], path: str
     ) -> dict[str, str]:
+        items = element.items()
+        if not items:
+            return {}
         found: dict[str, str] = {}
-        for name, value in element.attrib.items():
+        for name, value in items:
             ns, local = _split(name)
             if ns == XSI_NS:  # xsi:schemaLocation and the like carry no content
                 continue
@@ -145,14 +157,18 @@ class _Reader:
         counts: dict[str, int] = {}
         arrays: list[str] = []
         for child in element:
-            ns, local = _split(child.tag)
-            if child.tail and child.tail.strip(WHITESPACE):
+            tail = child.tail
+            if tail and tail.strip(WHITESPACE):
                 raise _invalid("text content is not allowed here", path, "MRTC-XML-009")
-            f = info.fields.get(local)
-            child_path = f"{path}.{local}"
-            if f is None or child.tag != f.tag:
+            f = info.by_tag.get(child.tag)
+            if f is None:
+                ns, local = _split(child.tag)
                 where = "" if ns == FHIR_NS else f" in namespace '{ns}'"
-                raise _invalid(f"unknown element <{local}>{where}", child_path, "MRTC-XML-004")
+                raise _invalid(
+                    f"unknown element <{local}>{where}", f"{path}.{local}", "MRTC-XML-004"
+                )
+            local = f.name
+            child_path = f"{path}.{local}"
             if last is not None:
                 if f.order < last.order:
                     raise _invalid(
@@ -197,9 +213,9 @@ class _Reader:
         if info.kind == "primitive":
             return self._primitive(element, info, path)
         if info.kind == "xhtml":
-            return self._xhtml(element, path), None
+            return self._xhtml(element), None
         if info.kind == "container":
-            self._attributes(element, frozenset(), path)
+            self._attributes(element, NONE, path)
             if element.text and element.text.strip(WHITESPACE):
                 raise _invalid("text content is not allowed here", path, "MRTC-XML-009")
             inner = list(element)
@@ -221,7 +237,7 @@ class _Reader:
         return out, None
 
     def _primitive(self, element: etree._Element, info: TypeInfo, path: str) -> tuple[Any, Any]:
-        attributes = self._attributes(element, frozenset({"value", "id"}), path)
+        attributes = self._attributes(element, PRIMITIVE_ATTRIBUTES, path)
         if element.text and element.text.strip(WHITESPACE):
             raise _invalid(
                 "text content is not allowed: a FHIR primitive's value is its 'value' attribute",
@@ -249,14 +265,8 @@ class _Reader:
             raise _invalid("element has neither a value nor extensions", path, "MRTC-XML-010")
         return (None if raw is None else _typed(raw, info, path)), (extra or None)
 
-    def _xhtml(self, element: etree._Element, path: str) -> str:
-        ns, local = _split(element.tag)
-        if ns != XHTML_NS or local != "div":
-            raise _invalid(
-                f"the narrative must be an XHTML <div> (namespace {XHTML_NS})",
-                path,
-                "MRTC-XML-012",
-            )
+    def _xhtml(self, element: etree._Element) -> str:
+        """The narrative ``div`` (its tag was matched in the XHTML namespace) as markup."""
         div = copy.deepcopy(element)
         div.tail = None
         etree.cleanup_namespaces(div)  # drop the FHIR and xsi declarations it inherited

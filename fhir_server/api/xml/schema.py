@@ -53,6 +53,7 @@ class TypeInfo:
     kind: Literal["complex", "primitive", "resource", "container", "xhtml"]
     json_kind: JsonKind = "string"
     fields: dict[str, Field] = field(default_factory=dict)  # concrete name -> field
+    by_tag: dict[str, Field] = field(default_factory=dict)  # qualified XML name -> field
     attributes: frozenset[str] = frozenset()  # names written as XML attributes
 
 
@@ -67,10 +68,13 @@ class Field:
     type_name: str
     tag: str  # the element's qualified XML name
     _schema: Schema = field(repr=False)
+    _type: TypeInfo | None = field(default=None, repr=False)
 
     @property
     def type(self) -> TypeInfo:
-        return self._schema.type(self.type_name)
+        if self._type is None:  # resolved on first use: types refer to each other
+            self._type = self._schema.type(self.type_name)
+        return self._type
 
 
 class Schema:
@@ -141,9 +145,11 @@ class Schema:
                 continue
             repeats = element.get("max") not in ("0", "1")
             for concrete, type_name in self._concrete(element, slot):
-                info.fields[concrete] = Field(
+                f = Field(
                     concrete, order, slot, repeats, type_name, _tag(type_name, concrete), self
                 )
+                info.fields[concrete] = f
+                info.by_tag[f.tag] = f
         info.attributes = frozenset(attributes)
         return info
 

@@ -125,7 +125,7 @@ def _field(parent: etree._Element, f: Field, value: Any, extra: Any, path: str) 
 
 
 def _primitive(parent: etree._Element, f: Field, value: Any, extra: Any, path: str) -> None:
-    element = etree.SubElement(parent, f.tag)
+    attrib: dict[str, str] = {}
     if extra is not None:
         if not isinstance(extra, dict):
             raise Unrepresentable(f"{path}: _{f.name} is not an object")
@@ -133,9 +133,10 @@ def _primitive(parent: etree._Element, f: Field, value: Any, extra: Any, path: s
             if key not in ("id", "extension"):
                 raise Unrepresentable(f"{path}: _{f.name}.{key} is not a FHIR element")
         if "id" in extra:
-            element.set("id", _text(extra["id"]))
+            attrib["id"] = _text(extra["id"])
     if value is not None:
-        element.set("value", _text(value))
+        attrib["value"] = value if type(value) is str else _text(value)
+    element = etree.SubElement(parent, f.tag, attrib)
     if extra is not None and "extension" in extra:
         extension = schema().type("Element").fields["extension"]
         _field(element, extension, extra["extension"], None, f"{path}.extension")

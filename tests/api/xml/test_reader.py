@@ -400,3 +400,12 @@ def test_what_fhir_xml_does_not_allow_is_refused_with_its_path(
     assert raised.value.status == 400
     if expression is not None:
         assert raised.value.expression == (expression,)
+
+
+@pytest.mark.parametrize(("depth", "msg_id"), [(127, "MRTC-XML-012"), (300, "MRTC-XML-001")])
+def test_deep_nesting_is_refused_not_a_crash(depth: int, msg_id: str) -> None:
+    group = '<item><linkId value="1"/><type value="group"/>'
+    body = f'<Questionnaire {NS}><status value="draft"/>{group * depth}{"</item>" * depth}'
+    with pytest.raises(FhirError) as raised:
+        xml_to_json(f"{body}</Questionnaire>".encode())
+    assert (raised.value.status, raised.value.msg_id) == (400, msg_id)
