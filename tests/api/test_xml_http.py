@@ -20,7 +20,8 @@ import orjson
 import pytest
 from lxml import etree
 
-from fhir_server.api.xml import xml_to_json
+from fhir_server.api.xml import json_to_xml, xml_to_json
+from tests.resources.test_implementation_guide import examples
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -421,3 +422,40 @@ async def test_deeply_nested_xml_is_a_400_not_a_500(client: httpx.AsyncClient, d
     r = await client.post("/Questionnaire", content=f"{body}</Questionnaire>".encode(), headers=XML)
     assert r.status_code == 400
     assert issue(r)["details"]["coding"][0]["code"] in ("MRTC-XML-001", "MRTC-XML-012")
+
+
+async def test_every_ig_example_is_accepted_as_one_xml_transaction(
+    client: httpx.AsyncClient,
+) -> None:
+    """The regional use case: a whole XML bundle of real resources, stored as sent."""
+    entries = [
+        {"resource": ex, "request": {"method": "PUT", "url": f"{ex['resourceType']}/{ex['id']}"}}
+        for ex in examples()
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    r = await client.post("/", content=json_to_xml(bundle), headers={**XML, **WANT_XML})
+    assert r.status_code == 200, r.text[:2000]
+    response = as_json(r)
+    assert [e["response"]["status"] for e in response["entry"]] == ["201 Created"] * len(entries)
+    for ex in examples():
+        stored = (await client.get(f"/{ex['resourceType']}/{ex['id']}")).json()
+        meta = stored.pop("meta")
+        assert meta.items() >= ex.get("meta", {}).items()
+        assert stored == {k: v for k, v in ex.items() if k != "meta"}
+
+
+async def test_xml_on_a_real_socket_with_gzip(live_server: str) -> None:
+    async with httpx.AsyncClient(base_url=live_server) as live:
+        r = await live.post("/Patient", content=patient_xml("LIVE-1"), headers=XML)
+        assert r.status_code == 201
+        created = as_json(r)
+        r = await live.get(
+            f"/Patient/{created['id']}",
+            headers={**WANT_XML, "Accept-Encoding": "gzip"},
+            params={"_pretty": "true"},
+        )
+        assert r.status_code == 200
+        assert as_json(r) == created
+        head = await live.head(f"/Patient/{created['id']}", headers=WANT_XML)
+        assert head.content == b""
+        assert head.headers["content-type"].startswith("application/fhir+xml")
