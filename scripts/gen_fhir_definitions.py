@@ -7,7 +7,8 @@ compressed bundles into ``fhir_server/data/fhir-r4/``:
 * ``structuredefinitions.json.gz`` - every resource and data-type
   StructureDefinition with its snapshot reduced to the fields the validator
   reads (path, min, max, type codes/profiles/targetProfiles, contentReference,
-  required/extensible bindings, fixed/pattern values, constraints);
+  required/extensible bindings, fixed/pattern values, constraints) and the
+  ``representation`` the XML format reads (which elements are XML attributes);
 * ``extensions.json.gz`` - the core extension definitions (differential only,
   same reduction) that the IG in ``ig/`` uses, plus a few common ones;
 * ``terminology.json.gz`` - the core ValueSets bound *required* anywhere in
@@ -79,7 +80,7 @@ DEFAULT_EXTENSIONS = {
     "birthPlace",
 }
 
-ELEMENT_KEEP = ("id", "path", "sliceName", "min", "max", "contentReference")
+ELEMENT_KEEP = ("id", "path", "sliceName", "min", "max", "contentReference", "representation")
 
 
 def reduce_element(element: dict[str, Any]) -> dict[str, Any]:

@@ -12,14 +12,16 @@ import logging
 
 from starlette.responses import Response
 
-from fhir_server.api.negotiation import FHIR_JSON, dumps
+from fhir_server.api.formats import FHIR_JSON, encode
 from fhir_server.errors import FhirError, InternalError, operation_outcome
 from fhir_server.logs import request_id_var
 
 log = logging.getLogger("fhir_server.errors")
 
 
-def error_response(exc: BaseException, *, pretty: bool = False) -> Response:
+def error_response(
+    exc: BaseException, *, pretty: bool = False, media_type: str = FHIR_JSON
+) -> Response:
     if not isinstance(exc, FhirError):
         log.error("unhandled error", exc_info=exc)
         exc = InternalError(
@@ -31,9 +33,10 @@ def error_response(exc: BaseException, *, pretty: bool = False) -> Response:
     else:
         log.warning(exc.message, extra={"status": exc.status, "msg_id": exc.msg_id})
     body = operation_outcome(exc.outcome_issues())
+    content, media_type = encode(body, media_type, pretty, must_send=True)
     return Response(
-        content=dumps(body, pretty),
+        content=content,
         status_code=exc.status,
         headers=exc.headers,
-        media_type=f"{FHIR_JSON}; charset=utf-8",
+        media_type=f"{media_type}; charset=utf-8",
     )

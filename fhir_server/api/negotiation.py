@@ -1,8 +1,10 @@
 """Content negotiation: request bodies in, response format out.
 
-FHIR JSON only (``application/fhir+json`` or ``application/json``); XML is
-refused with 406/415 rather than silently answered in JSON. The body size
-limit is enforced while reading, so an oversize body is never held in memory.
+FHIR JSON (``application/fhir+json`` or ``application/json``) and FHIR XML
+(``application/fhir+xml``, ``application/xml``, ``text/xml``: converted to FHIR
+JSON here, at the edge, by ``api.xml``); the response format is chosen by
+``api.formats``. The body size limit is enforced while reading, so an
+oversize body is never held in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.requests import Request
 
-from fhir_server.errors import InvalidRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.api.formats import XML_TYPES, response_type
+from fhir_server.api.xml import xml_to_json
+from fhir_server.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (
@@ -23,11 +27,6 @@ JSON_TYPES = (
     "application/merge-patch+json",
 )
 FORM = "application/x-www-form-urlencoded"
-_FORMAT_ALIASES = {
-    "json": FHIR_JSON,
-    "application/json": "application/json",
-    "application/fhir+json": FHIR_JSON,
-}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -50,15 +49,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_body(raw: bytes, content_type: str, method: str) -> Any:
-    """JSON for resources and patches, a list of pairs for a form ``_search``."""
+    """JSON for resources and patches (XML converted first), a list of pairs for a form
+    ``_search``."""
     if not raw.strip():
         return None
     media = content_type.split(";", 1)[0].strip().lower()
     if media == FORM:
         return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-    if media and media not in JSON_TYPES:
+    if media in XML_TYPES:
+        raw = xml_to_json(raw)  # FHIR XML -> FHIR JSON text, then the JSON path below
+    elif media and media not in JSON_TYPES:
         raise UnsupportedMediaType(
-            f"Content-Type '{media}' is not supported; send application/fhir+json",
+            f"Content-Type '{media}' is not supported; send application/fhir+json "
+            "or application/fhir+xml",
             msg_id="MRTC-HTTP-415",
         )
     try:
@@ -70,33 +73,8 @@ def parse_body(raw: bytes, content_type: str, method: str) -> Any:
 
 
 def response_media_type(request: Request) -> str:
-    """Pick the response Content-Type from ``_format`` or ``Accept`` (406 for XML)."""
-    fmt = request.query_params.get("_format")
-    if fmt:
-        chosen = _FORMAT_ALIASES.get(fmt.strip().lower())
-        if chosen is None:
-            raise NotAcceptable(
-                f"_format={fmt} is not supported; this server speaks FHIR JSON",
-                msg_id="MRTC-HTTP-406",
-            )
-        return chosen
-    accept = request.headers.get("accept", "")
-    if not accept:
-        return FHIR_JSON
-    offered = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
-    for media in offered:
-        if media in ("application/fhir+json", "*/*", "application/*", ""):
-            return FHIR_JSON
-        if media == "application/json":
-            return "application/json"
-        if media == "text/html" or media.startswith("text/"):
-            continue
-    if any("xml" in m for m in offered) and not any("json" in m for m in offered):
-        raise NotAcceptable(
-            "This server produces FHIR JSON only (application/fhir+json)",
-            msg_id="MRTC-HTTP-406",
-        )
-    return FHIR_JSON
+    """Pick the response Content-Type from ``_format`` or ``Accept`` (see ``api.formats``)."""
+    return response_type(request)
 
 
 def dumps(body: Any, pretty: bool) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from fhir_server.api.negotiation import dumps
+from fhir_server.api.formats import encode
 from fhir_server.errors import Issue, operation_outcome
 from fhir_server.interactions.outcome import Outcome
 
@@ -42,6 +42,7 @@ def render(
     pretty: bool,
     prefer: str | None,
     is_write: bool,
+    committed: bool = False,
 ) -> Response:
     headers: dict[str, str] = dict(outcome.headers)
     stored = outcome.stored
@@ -61,8 +62,9 @@ def render(
             body = operation_outcome(issues)
     if outcome.status in (204, 304) or body is None:
         return Response(status_code=outcome.status, headers=headers)
+    content, media_type = encode(body, media_type, pretty, must_send=committed)
     return Response(
-        content=dumps(body, pretty),
+        content=content,
         status_code=outcome.status,
         headers=headers,
         media_type=f"{media_type}; charset=utf-8",

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from fhir_server.api.errors import error_response
+from fhir_server.api.formats import error_type
 from fhir_server.api.negotiation import parse_body, read_body, response_media_type
 from fhir_server.api.responses import prefer_handling, prefer_return, render
 from fhir_server.errors import DatabaseUnavailable, FhirError
@@ -65,9 +66,9 @@ async def fhir_endpoint(request: Request) -> Response:
     try:
         return await _serve(request, request.path_params["path"], pretty)
     except FhirError as exc:
-        return error_response(exc, pretty=pretty)
+        return error_response(exc, pretty=pretty, media_type=error_type(request))
     except Exception as exc:  # the last line of defence: never leak a stack trace
-        return error_response(exc, pretty=pretty)
+        return error_response(exc, pretty=pretty, media_type=error_type(request))
 
 
 async def _serve(request: Request, path: str, pretty: bool) -> Response:
@@ -101,4 +102,5 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
         pretty=pretty,
         prefer=req.prefer_return,
         is_write=req.interaction in WRITE_INTERACTIONS,
+        committed=method not in ("GET", "HEAD"),
     )

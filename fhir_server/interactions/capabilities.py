@@ -108,7 +108,7 @@ def build(ctx: Context) -> dict[str, Any]:
             "url": ctx.base_url,
         },
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
         "implementationGuide": ctx.services.ig.guide_urls(),
         "rest": [
