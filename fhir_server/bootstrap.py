@@ -65,7 +65,9 @@ async def load_implementation_guide(services: Services) -> None:
             tx: Context, type_: str = type_, id_: str = id_, resource: dict = resource
         ) -> None:
             previous = await tx.services.repository.get(type_, id_, tx.session)
-            await store(tx, type_, id_, resource, previous=previous, method="PUT")
+            await store(
+                tx, type_, id_, resource, previous=previous, method="PUT", check_references=False
+            )
 
         await in_transaction(ctx, write)
         written += 1

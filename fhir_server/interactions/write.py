@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from fhir_server.errors import InvalidRequest, PreconditionFailed
+from fhir_server.interactions import references
 from fhir_server.interactions.context import Context
 from fhir_server.resources.validation import check_structure
 from fhir_server.search.indexing import INDEX_VERSION, build_index
@@ -35,6 +36,7 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     resource = check_structure(type_, body)
     services = ctx.services
     resource = await services.hooks.run(ctx, type_, resource)
+    references.check_format(ctx, type_, resource)  # 400 naming the element
     if services.profiles is not None:
         services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource
@@ -61,15 +63,19 @@ async def store(
     previous: StoredResource | None,
     method: str,
     condition_key: str | None = None,
+    check_references: bool = True,
 ) -> StoredResource:
-    """Write the next version of ``type_/id_`` inside the context's transaction."""
+    """Write the next version of ``type_/id_`` inside the context's transaction.
+
+    ``check_references=False`` is for the server's own content (the IG at start-up).
+    """
     if ctx.session is None:
         raise RuntimeError("store() must run inside in_transaction(): versions need a session")
     version = (previous.version + 1) if previous else 1
     when = now()
     stored_json = stamp(resource, id_, version, when) if resource is not None else None
     index = build_index(ctx.search_params, type_, stored_json) if stored_json is not None else None
-    return await ctx.services.repository.write(
+    stored = await ctx.services.repository.write(
         type_,
         id_,
         previous=previous.version if previous else None,
@@ -82,6 +88,11 @@ async def store(
         condition_key=condition_key,
         session=ctx.session,
     )
+    if check_references:  # after the write: a resource may point at itself
+        await references.check_targets_exist(
+            ctx, stored_json, previous.resource if previous else None
+        )
+    return stored
 
 
 async def in_transaction(ctx: Context, fn: Callable[[Context], Awaitable[T]]) -> T:

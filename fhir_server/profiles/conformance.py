@@ -43,6 +43,11 @@ def _core_bundle(name: str) -> tuple[dict[str, Any], ...]:
     return tuple(e["resource"] for e in bundle.get("entry", []))
 
 
+def core_structure_definitions() -> tuple[dict[str, Any], ...]:
+    """The shipped R4 resource and data-type StructureDefinitions (reduced snapshots)."""
+    return _core_bundle("structuredefinitions.json.gz")
+
+
 def read_ig(ig_dir: Path) -> list[dict[str, Any]]:
     """The IG's resources: the files ``index.json`` lists, else every ``*.json``."""
     index = ig_dir / "index.json"

@@ -91,6 +91,13 @@ class MongoRepository:
         )
         return from_history(doc) if doc else None
 
+    async def presence(
+        self, type_: str, ids: list[str], session: AsyncClientSession | None = None
+    ) -> dict[str, bool]:
+        """id -> deleted flag, for those of ``ids`` that exist (one query, ids only)."""
+        cursor = self.db[type_].find({"_id": {"$in": ids}}, {"del": 1}, session=session)
+        return {d["_id"]: bool(d.get("del")) async for d in cursor}
+
     async def history(
         self,
         *,
