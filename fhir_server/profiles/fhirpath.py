@@ -5,14 +5,19 @@ functions profiles use (``hasValue``, ``htmlChecks``, ``memberOf``,
 ``conformsTo``, ``resolve``). They are supplied here as user functions:
 ``memberOf`` is answered by the local terminology service, ``hasValue`` by
 the data itself; ``htmlChecks`` and ``conformsTo`` are permissive (the XHTML
-and nested-profile checks belong elsewhere) and ``resolve`` yields nothing,
-so an invariant that needs another resource cannot fail spuriously.
+and nested-profile checks belong elsewhere) and ``resolve`` finds contained
+resources (``#id``) only - it yields nothing for a reference to another
+resource, so an invariant that needs one cannot fail spuriously.
+
+The environment holds ``%resource``, ``%rootResource`` and ``%context`` (the
+element the invariant is defined on), as the FHIR specification defines them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import fhirpathpy
@@ -38,8 +43,24 @@ def _always_true(inputs: list[Any], *_: Any) -> list[bool]:
     return [True]
 
 
-def _nothing(inputs: list[Any], *_: Any) -> list[Any]:
-    return []
+# The resource whose ``contained`` list ``resolve()`` searches (set while evaluating).
+_CONTAINER: ContextVar[dict[str, Any] | None] = ContextVar("fhirpath_container", default=None)
+
+
+def _resolve(inputs: list[Any], *_: Any) -> list[Any]:
+    """``#id`` references to contained resources; nothing for any other reference."""
+    container = _CONTAINER.get() or {}
+    contained = container.get("contained")
+    out = []
+    for item in inputs:
+        data = item.data if isinstance(item, ResourceNode) else item
+        ref = data.get("reference") if isinstance(data, dict) else data
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            continue
+        for candidate in contained if isinstance(contained, list) else []:
+            if isinstance(candidate, dict) and candidate.get("id") == ref[1:]:
+                out.append(ResourceNode.create_node(candidate, candidate.get("resourceType")))  # type: ignore[no-untyped-call]
+    return out
 
 
 def _member_of(terminology: TerminologyService | None) -> Callable[[list[Any], Any], list[bool]]:
@@ -76,7 +97,7 @@ def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
         "hasValue": {"fn": _has_value, "arity": {0: []}},
         "htmlChecks": {"fn": _always_true, "arity": {0: []}},
         "conformsTo": {"fn": _always_true, "arity": {1: ["String"]}},
-        "resolve": {"fn": _nothing, "arity": {0: []}},
+        "resolve": {"fn": _resolve, "arity": {0: []}},
         "memberOf": {"fn": _member_of(terminology), "arity": {1: ["String"]}},
     }
 
@@ -136,7 +157,8 @@ def runner(
         focus: Any = value
     else:
         focus = ResourceNode.create_node(value, base_path)  # type: ignore[no-untyped-call]
-    env = {"resource": root, "rootResource": root_resource or root}
+    container = root_resource or root
+    env = {"resource": root, "rootResource": container, "context": focus}
     # Invariants on one element often share sub-expressions (same text, same compiled
     # function): evaluate each once per focus.
     memo: dict[int, list[Any]] = {}
@@ -144,7 +166,11 @@ def runner(
     def run(fn: Callable[..., list[Any]]) -> list[Any]:
         key = id(fn)
         if key not in memo:
-            memo[key] = fn(focus, env)
+            token = _CONTAINER.set(container)
+            try:
+                memo[key] = fn(focus, env)
+            finally:
+                _CONTAINER.reset(token)
         return memo[key]
 
     return run
