@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import AppClient, make_settings, patient
+from tests.conftest import IG_DIR, AppClient, make_settings, patient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -244,3 +244,18 @@ async def test_transaction_patch_entry_checks_references(client: httpx.AsyncClie
     r = await client.post("/", json=bundle)
     assert r.status_code == 422, r.text
     assert issue_of(r)[2] == ["Bundle.entry[0]", "Observation.subject"]
+
+
+async def test_a_profile_narrows_the_allowed_targets(client: httpx.AsyncClient) -> None:
+    """Base R4 lets CarePlan.subject be a Group; the MRTC care-plan profile does not."""
+    care_plan = json.loads((IG_DIR / "CarePlan-example-lea.json").read_text())
+    care_plan.pop("id")
+    care_plan["subject"] = {"reference": "Group/example-favourites-msp"}
+    r = await client.post("/CarePlan", json=care_plan)
+    assert r.status_code == 422, r.text
+    found = [
+        (i["details"]["coding"][0]["code"], i.get("expression"))
+        for i in r.json()["issue"]
+        if i["severity"] == "error"
+    ]
+    assert ("MRTC-PRF-010", ["CarePlan.subject"]) in found
