@@ -37,7 +37,7 @@ _EXTENSION_KEYS = ("extension", "modifierExtension")
 class Child:
     """What one JSON key of an element holds."""
 
-    kind: str  # "reference" | "type" | "backbone" | "contained"
+    kind: str  # "reference" | "type" | "backbone" | "contained" | "opaque"
     target: str  # data type name (type, reference) or element path (backbone)
     targets: frozenset[str] | None = None  # reference: allowed types; None = any
 
@@ -98,8 +98,8 @@ class ReferenceMap:
             return Child("reference", "Reference", frozenset(n for n in names if n))
         if code in ("BackboneElement", "Element"):
             return Child("backbone", path)
-        if code == "Resource":
-            return Child("contained", "Resource") if path.endswith(".contained") else None
+        if code == "Resource":  # Bundle.entry.resource & co. hold data, not links of ours
+            return Child("contained" if path.endswith(".contained") else "opaque", "Resource")
         if code[:1].isupper() and code not in _OPAQUE:
             return Child("type", code)
         return None  # primitives: only their ``_x`` extensions matter
@@ -123,6 +123,8 @@ class ReferenceMap:
             for index, item in _items(value):
                 where = f"{loc}.{key}" if index is None else f"{loc}.{key}[{index}]"
                 if not isinstance(item, dict):
+                    continue
+                if child is not None and child.kind == "opaque":
                     continue
                 if child is None:  # a primitive's ``_x`` sibling, or data we do not model
                     yield from self._walk(item, None, where, holder)
