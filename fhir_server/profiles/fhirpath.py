@@ -9,8 +9,9 @@ and nested-profile checks belong elsewhere) and ``resolve`` finds contained
 resources (``#id``) only - it yields nothing for a reference to another
 resource, so an invariant that needs one cannot fail spuriously.
 
-The environment holds ``%resource``, ``%rootResource`` and ``%context`` (the
-element the invariant is defined on), as the FHIR specification defines them.
+The environment holds ``%resource`` and ``%rootResource`` as the FHIR
+specification defines them; fhirpathpy itself sets ``%context`` (the element
+the invariant is evaluated on) and ``%ucum``.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def runner(
     else:
         focus = ResourceNode.create_node(value, base_path)  # type: ignore[no-untyped-call]
     container = root_resource or root
-    env = {"resource": root, "rootResource": container, "context": focus}
+    env = {"resource": root, "rootResource": container}
     # Invariants on one element often share sub-expressions (same text, same compiled
     # function): evaluate each once per focus.
     memo: dict[int, list[Any]] = {}

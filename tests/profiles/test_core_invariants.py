@@ -21,8 +21,6 @@ from fhir_server.profiles.core_corrections import CORRECTIONS, SKIPPED, correcte
 from fhir_server.resources.types import is_supported
 from tests.profiles.core_invariant_cases import CASES, Case
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "fhir_server" / "data" / "fhir-r4" / "structuredefinitions.json.gz"
 DECISION = ROOT / "docs" / "decisions" / "0010-core-invariants.md"
@@ -81,6 +79,7 @@ def msg_id(issue: dict[str, Any]) -> str:
     return str(issue.get("details", {}).get("coding", [{}])[0].get("code"))
 
 
+@pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 async def test_core_invariant_on_valid_and_invalid_instances(
     client: httpx.AsyncClient, case: Case
