@@ -111,7 +111,9 @@ async def write_implementation_guide(services: Services) -> None:
             resource: dict[str, Any] = resource,
         ) -> None:
             previous = await tx.services.repository.read(type_, id_, tx.scope)
-            await store(tx, type_, id_, resource, previous=previous, method="PUT")
+            await store(
+                tx, type_, id_, resource, previous=previous, method="PUT", check_references=False
+            )
 
         await in_transaction(ctx, write)
         written += 1

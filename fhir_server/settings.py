@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     gzip_min_bytes: int = 1024
 
+    # Writes refuse a literal reference to a local resource that does not exist
+    # (format and target type are always checked; see docs/decisions/0012-references.md)
+    referential_integrity: bool = True
+
     # History and search paging
     default_count: int = 20
     max_count: int = 1000
