@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     base_url: str = ""  # absolute base for links; derived from the request when empty
     max_body_bytes: int = 10 * 1024 * 1024
     gzip_min_bytes: int = 1024
+    # JSON nesting allowed in a request body and in any resource stored (MongoDB refuses
+    # documents nested over 100 levels; real resources stay far below 64).
+    max_depth: int = Field(default=64, ge=8, le=90)
 
     # History and search paging
     default_count: int = 20

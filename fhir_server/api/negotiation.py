@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.requests import Request
 
-from fhir_server.errors import InvalidRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.resources import json_text
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (
@@ -49,7 +50,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_body(raw: bytes, content_type: str, method: str) -> Any:
+def parse_body(raw: bytes, content_type: str, method: str, *, max_depth: int) -> Any:
     """JSON for resources and patches, a list of pairs for a form ``_search``."""
     if not raw.strip():
         return None
@@ -61,12 +62,7 @@ def parse_body(raw: bytes, content_type: str, method: str) -> Any:
             f"Content-Type '{media}' is not supported; send application/fhir+json",
             msg_id="MRTC-HTTP-415",
         )
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {exc}", msg_id="MRTC-HTTP-400"
-        ) from None
+    return json_text.loads(raw, max_depth=max_depth)
 
 
 def response_media_type(request: Request) -> str:

@@ -32,9 +32,12 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
 
     Runs outside the database transaction where possible: it is pure CPU.
     """
-    resource = check_structure(type_, body)
+    max_depth = ctx.settings.max_depth
+    resource = check_structure(type_, body, max_depth=max_depth)
     services = ctx.services
     resource = await services.hooks.run(ctx, type_, resource)
+    if services.hooks.registered(type_):  # what is stored is what was validated
+        resource = check_structure(type_, resource, max_depth=max_depth)
     if services.profiles is not None:
         services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource

@@ -23,10 +23,10 @@ from fhir_server.resources.validation import check_structure
 DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 
-def _structural(type_: str):  # type: ignore[no-untyped-def]
+def _structural(type_: str, max_depth: int):  # type: ignore[no-untyped-def]
     def check(resource: dict) -> list[Issue]:  # type: ignore[type-arg]
         try:
-            check_structure(type_, resource)
+            check_structure(type_, resource, max_depth=max_depth)
         except FhirError as exc:
             return exc.outcome_issues()
         return []
@@ -48,7 +48,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         query=query_params(req),
         resource_id=req.id,
         enforced=enforced,
-        structural=_structural(req.type),
+        structural=_structural(req.type, ctx.settings.max_depth),
     )
     return Outcome(200, outcome)
 

@@ -135,7 +135,7 @@ def validate_operation(
 
     The body is a ``Parameters`` (``resource``, ``mode``, ``profile``) or the
     resource itself (then ``mode``/``profile`` come from the keywords or the
-    query). ``structural`` is the caller's base (pydantic) validation, whose
+    query). ``structural`` is the caller's base (strict JSON) validation, whose
     issues come first; ``enforced`` are the profiles the deployment enforces
     for this type (``EnforcementPolicy.profiles_for``). The answer is always an
     OperationOutcome to be returned with HTTP 200: errors in it describe the

@@ -24,6 +24,10 @@ class WriteHooks:
     def register(self, type_: str, hook: WriteHook) -> None:
         self._hooks.setdefault(type_, []).append(hook)
 
+    def registered(self, type_: str) -> bool:
+        """Whether any hook may change a ``type_`` resource (then it is validated again)."""
+        return bool(self._hooks.get("*") or self._hooks.get(type_))
+
     async def run(self, ctx: Any, type_: str, resource: dict[str, Any]) -> dict[str, Any]:
         for hook in (*self._hooks.get("*", ()), *self._hooks.get(type_, ())):
             resource = await hook(ctx, type_, resource)
