@@ -85,6 +85,7 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
             await read_body(request, settings.max_body_bytes),
             content_type,
             method,
+            interaction=req.interaction,
             max_depth=settings.max_depth,
         )
     req.if_match = headers.get("if-match")
