@@ -336,7 +336,8 @@ def check_bundle(bundle: dict[str, Any], max_depth: int | None = None) -> list[I
     """A batch or transaction Bundle's own elements, its entries aside."""
     of = shape("Bundle")
     assert of is not None
-    own = {k: v for k, v in bundle.items() if k != "entry"}
+    # the entries are checked one by one; a non-array or empty "entry" is reported here
+    own = {k: v for k, v in bundle.items() if k != "entry" or not (isinstance(v, list) and v)}
     return check_envelope(own, of, "Bundle", max_depth)
 
 

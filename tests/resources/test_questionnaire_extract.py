@@ -17,6 +17,7 @@ import pytest
 from fhir_server.errors import ProfileViolation
 from fhir_server.profiles.validator import ProfileValidator
 from fhir_server.resources import questionnaire_extract as qx
+from fhir_server.resources.strict_json import check_resource
 
 IG = Path(__file__).resolve().parents[2] / "ig"
 BASE = "https://mrtc.example.org/fhir"
@@ -223,7 +224,9 @@ def test_missing_height_gives_weight_only_and_says_why(validator: ProfileValidat
 
 def test_no_measure_at_all_gives_an_empty_transaction() -> None:
     extraction = qx.extract(QUESTIONNAIRE, response(weight=None, height=None, bmi=None))
-    assert extraction.bundle == {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    # no "entry": [] (FHIR JSON has no empty arrays), so the Bundle can be submitted as is
+    assert extraction.bundle == {"resourceType": "Bundle", "type": "transaction"}
+    assert check_resource(extraction.bundle, "Bundle", None) == []
     assert extraction.issues[-1].msg_id == qx.MSG_NOTHING_TO_EXTRACT
 
 

@@ -313,3 +313,50 @@ async def test_a_string_holding_quote_colon_is_not_a_duplicate(client: httpx.Asy
     )
     assert r.status_code == 201, r.text
     assert r.json()["name"][0]["text"] == 'say ": hello'
+
+
+ENVELOPES: list[tuple[str, dict[str, Any], str]] = [
+    # id, a batch or transaction Bundle's own elements, element named
+    (
+        "entry-not-an-array",
+        {"entry": {"request": {"method": "GET", "url": "Patient"}}},
+        "Bundle.entry",
+    ),
+    ("entry-empty", {"entry": []}, "Bundle.entry"),
+    ("unknown-bundle-element", {"foo": 1}, "Bundle.foo"),
+    ("bad-timestamp", {"timestamp": "yesterday"}, "Bundle.timestamp"),
+]
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+@pytest.mark.parametrize(
+    ("extra", "element"), [e[1:] for e in ENVELOPES], ids=[e[0] for e in ENVELOPES]
+)
+async def test_the_bundle_itself_is_checked(
+    client: httpx.AsyncClient, kind: str, extra: dict[str, Any], element: str
+) -> None:
+    r = await client.post("/", json={"resourceType": "Bundle", "type": kind, **extra})
+    assert r.status_code == 400, r.text
+    assert issue_naming(r.json(), element)["details"]["coding"][0]["code"] == "MRTC-REST-012"
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+async def test_each_entry_envelope_is_checked(client: httpx.AsyncClient, kind: str) -> None:
+    marker = uuid.uuid4().hex
+    entry = {
+        "resource": valid("Patient", marker),
+        "request": {"method": "POST", "url": "Patient", "ifNoneExist": ""},
+        "search": {"mode": "match", "score": "high"},
+    }
+    r = await client.post("/", json={"resourceType": "Bundle", "type": kind, "entry": [entry]})
+    if kind == "batch":
+        assert r.status_code == 200, r.text
+        response = r.json()["entry"][0]["response"]
+        assert response["status"] == "400 Bad Request"
+        outcome = response["outcome"]
+    else:
+        assert r.status_code == 400, r.text
+        outcome = r.json()
+    issue_naming(outcome, "Bundle.entry[0].request.ifNoneExist")  # empty string
+    issue_naming(outcome, "Bundle.entry[0].search.score")  # a decimal sent as a string
+    assert await stored(client, "Patient", marker) == 0
