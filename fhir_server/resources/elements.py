@@ -67,9 +67,10 @@ class Shape:
 
     path: str
     props: dict[str, Prop] = field(default_factory=dict)
-    # (element path, JSON names that satisfy it) for every element with min >= 1
+    # (element path, JSON names that satisfy it, ``_name`` included) for every element
+    # with min >= 1
     required: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
-    # choice group -> its JSON names, for "at most one of value[x]"
+    # choice group -> its JSON names
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     is_resource: bool = False
 
@@ -180,8 +181,9 @@ def shape(type_code: str) -> Shape | None:
 
 
 def _require(holder: Shape, el: dict[str, Any], names: tuple[str, ...]) -> None:
+    """A required element is present as itself or, for a primitive, as its ``_name``."""
     if el.get("min", 0) >= 1:
-        holder.required.append((el["path"], names))
+        holder.required.append((el["path"], names + tuple(f"_{n}" for n in names)))
 
 
 def is_resource_type(type_code: str) -> bool:

@@ -80,10 +80,6 @@ class StrictJson:
         if len(self.issues) < MAX_ISSUES:
             self.issues.append(Issue("error", code, f"{path}: {text}", (path,), msg_id))
 
-    @property
-    def full(self) -> bool:
-        return len(self.issues) >= MAX_ISSUES
-
     # -- resources and objects ------------------------------------------------
 
     def resource(self, obj: dict[str, Any], path: str, depth: int = 1) -> None:
@@ -113,7 +109,7 @@ class StrictJson:
             )
             return
         props = of.props
-        if not of.is_resource and not has_value and not any(k != "id" for k in obj):
+        if not of.is_resource and not has_value and len(obj) <= ("id" in obj):
             self.problem(
                 path,
                 "structure",
@@ -121,44 +117,62 @@ class StrictJson:
                 + ("; empty objects are not allowed" if not obj else ""),
             )
             return
+        issues = self.issues
+        chosen: dict[str, str] | None = None  # choice group -> the first of its names seen
         for key, value in obj.items():
-            if self.full:
+            if len(issues) >= MAX_ISSUES:
                 return
             if key[:1] == "_":
                 prop = props.get(key[1:])
                 if prop is None or prop.primitive is None:
                     self.problem(f"{path}.{key}", "structure", "unknown element")
-                else:
-                    self.primitive_extension(obj, prop, value, path, depth)
-                continue
-            prop = props.get(key)
-            if prop is None:
-                if not (key == "resourceType" and of.is_resource):
-                    self.problem(
-                        f"{path}.{key}", "structure", f"unknown element (not in R4 {of.path})"
-                    )
-                continue
-            where = f"{path}.{key}"
-            if value is None:
-                self.problem(where, "structure", "null is not allowed; omit the element")
-            elif prop.array:
-                self.array(obj, prop, value, where, depth)
-            elif isinstance(value, list):
-                self.problem(where, "structure", "must be a single value, not an array")
+                    continue
+                self.primitive_extension(obj, prop, value, path, depth)
             else:
-                self.value(prop, value, where, depth + 1)
-        for group, names in of.choices.items():
-            present = [n for n in names if n in obj or f"_{n}" in obj]
-            if len(present) > 1:
-                self.problem(
-                    f"{path}.{present[1]}",
-                    "structure",
-                    f"only one of {group}[x] may be present ({', '.join(present)})",
-                )
+                prop = props.get(key)
+                if prop is None:
+                    if not (key == "resourceType" and of.is_resource):
+                        self.problem(
+                            f"{path}.{key}", "structure", f"unknown element (not in R4 {of.path})"
+                        )
+                    continue
+                prim = prop.primitive
+                if prim is not None and not prop.array and value is not None:
+                    found = primitive_problem(prim, value)  # no path unless it is needed
+                    if found is not None:
+                        if isinstance(value, list):
+                            found = ("structure", "must be a single value, not an array")
+                        self.problem(f"{path}.{key}", *found)
+                elif value is None:
+                    self.problem(
+                        f"{path}.{key}", "structure", "null is not allowed; omit the element"
+                    )
+                elif prop.array:
+                    self.array(obj, prop, value, f"{path}.{key}", depth)
+                elif isinstance(value, list):
+                    self.problem(
+                        f"{path}.{key}", "structure", "must be a single value, not an array"
+                    )
+                else:
+                    self.value(prop, value, f"{path}.{key}", depth + 1)
+            group = prop.choice
+            if group is not None:
+                if chosen is None:
+                    chosen = {}
+                first = chosen.setdefault(group, prop.name)
+                if first != prop.name:
+                    self.problem(
+                        f"{path}.{prop.name}",
+                        "structure",
+                        f"only one of {group}[x] may be present ({first}, {prop.name})",
+                    )
         for element_path, names in of.required:
-            if not any(n in obj or f"_{n}" in obj for n in names):
-                name = element_path.rsplit(".", 1)[1]
-                self.problem(f"{path}.{name}", "required", f"{element_path} is required")
+            if not any(n in obj for n in names):
+                self.problem(
+                    f"{path}.{element_path.rsplit('.', 1)[1]}",
+                    "required",
+                    f"{element_path} is required",
+                )
         if of.path == EXTENSION:
             has_ext = "extension" in obj
             has_val = any(k.startswith(("value", "_value")) for k in obj)
@@ -187,7 +201,12 @@ class StrictJson:
                         "null is only allowed where _" + prop.name + " holds an extension",
                     )
                 continue
-            self.value(prop, item, f"{where}[{i}]", depth + 2)
+            if prop.primitive is not None:
+                found = primitive_problem(prop.primitive, item)
+                if found is not None:
+                    self.problem(f"{where}[{i}]", *found)
+            else:
+                self.value(prop, item, f"{where}[{i}]", depth + 2)
 
     def value(self, prop: Prop, value: Any, where: str, depth: int) -> None:
         prim = prop.primitive
@@ -244,63 +263,63 @@ class StrictJson:
     # -- primitives -----------------------------------------------------------
 
     def primitive(self, prim: Primitive, value: Any, where: str) -> None:
-        kind = prim.json
-        if kind == "string":
-            self.string(prim, value, where)
-        elif kind == "boolean":
-            if value is not True and value is not False:
-                self.problem(
-                    where, "value", f"must be a JSON boolean ({prim.code}), not {_json_kind(value)}"
-                )
-        elif kind == "integer":
-            if type(value) is not int:
-                shown = f" ({value!r})" if isinstance(value, (str, float)) else ""
-                self.problem(
-                    where,
-                    "value",
-                    f"must be a JSON number without a fraction ({prim.code}), "
-                    f"not {_json_kind(value)}{shown}",
-                )
-            elif not prim.low <= value <= prim.high:
-                self.problem(
-                    where,
-                    "value",
-                    f"{value} is outside the {prim.code} range {prim.low}..{prim.high}",
-                )
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.problem(
-                where, "value", f"must be a JSON number (decimal), not {_json_kind(value)}"
-            )
-        elif isinstance(value, int):
-            if not INT64[0] <= value <= INT64[1]:
-                self.problem(where, "value", "this decimal is too large to be stored exactly")
-        elif not math.isfinite(value):
-            self.problem(where, "value", "a decimal must be finite")
+        found = primitive_problem(prim, value)
+        if found is not None:
+            self.problem(where, *found)
 
-    def string(self, prim: Primitive, value: Any, where: str) -> None:
-        code = prim.code
-        if type(value) is not str:
-            self.problem(where, "value", f"must be a JSON string ({code}), not {_json_kind(value)}")
-            return
-        if not value:
-            self.problem(where, "value", "empty strings are not allowed; omit the element")
-            return
-        if prim.max_length is not None and len(value) > prim.max_length:
-            self.problem(where, "too-long", f"longer than {prim.max_length} characters")
-            return
-        if CONTROL.search(value):
-            self.problem(
-                where,
+
+def primitive_problem(prim: Primitive, value: Any) -> tuple[str, str] | None:
+    """(issue code, text) if ``value`` is not a valid JSON value of ``prim``; else None.
+
+    Free of any location, so that a valid value (nearly all of them) costs no path.
+    """
+    kind = prim.json
+    if kind == "string":
+        return _string_problem(prim, value)
+    if kind == "boolean":
+        if value is True or value is False:
+            return None
+        return "value", f"must be a JSON boolean ({prim.code}), not {_json_kind(value)}"
+    if kind == "integer":
+        if type(value) is not int:
+            shown = f" ({value!r})" if isinstance(value, (str, float)) else ""
+            return (
                 "value",
-                "control characters are not allowed (only tab, carriage return and line feed)",
+                f"must be a JSON number without a fraction ({prim.code}), "
+                f"not {_json_kind(value)}{shown}",
             )
-            return
-        if prim.pattern is not None and prim.pattern.fullmatch(value) is None:
-            shown = value if len(value) <= 64 else value[:61] + "..."
-            self.problem(where, "value", f"{shown!r} is not a valid {code}")
-            return
-        if code in DATED and len(value) >= 10 and not _real_day(value):
-            self.problem(where, "value", f"{value[:10]!r} is not a calendar date")
+        if not prim.low <= value <= prim.high:
+            return "value", f"{value} is outside the {prim.code} range {prim.low}..{prim.high}"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "value", f"must be a JSON number (decimal), not {_json_kind(value)}"
+    if isinstance(value, int):
+        if not INT64[0] <= value <= INT64[1]:
+            return "value", "this decimal is too large to be stored exactly"
+    elif not math.isfinite(value):
+        return "value", "a decimal must be finite"
+    return None
+
+
+def _string_problem(prim: Primitive, value: Any) -> tuple[str, str] | None:
+    code = prim.code
+    if type(value) is not str:
+        return "value", f"must be a JSON string ({code}), not {_json_kind(value)}"
+    if not value:
+        return "value", "empty strings are not allowed; omit the element"
+    if prim.max_length is not None and len(value) > prim.max_length:
+        return "too-long", f"longer than {prim.max_length} characters"
+    if CONTROL.search(value):
+        return (
+            "value",
+            "control characters are not allowed (only tab, carriage return and line feed)",
+        )
+    if prim.pattern is not None and prim.pattern.fullmatch(value) is None:
+        shown = value if len(value) <= 64 else value[:61] + "..."
+        return "value", f"{shown!r} is not a valid {code}"
+    if code in DATED and len(value) >= 10 and not _real_day(value):
+        return "value", f"{value[:10]!r} is not a calendar date"
+    return None
 
 
 def _real_day(text: str) -> bool:
