@@ -40,9 +40,9 @@ from fhir_server.resources.elements import (
     is_resource_type,
     shape,
 )
+from fhir_server.resources.json_text import MSG_TOO_DEEP  # nested deeper than FHIR_MAX_DEPTH
 
 MSG_STRUCTURE = "MRTC-REST-012"  # the resource breaks the R4 structure (one issue per problem)
-MSG_TOO_DEEP = "MRTC-JSON-002"  # nested deeper than FHIR_MAX_DEPTH
 # Enough to describe any real mistake; an OperationOutcome is not the place to echo a
 # megabyte of garbage back.
 MAX_ISSUES = 100
@@ -209,10 +209,7 @@ class StrictJson:
                 self.value(prop, item, f"{where}[{i}]", depth + 2)
 
     def value(self, prop: Prop, value: Any, where: str, depth: int) -> None:
-        prim = prop.primitive
-        if prim is not None:
-            self.primitive(prim, value, where)
-            return
+        """A complex value (primitives are checked in place by ``primitive_problem``)."""
         if not isinstance(value, dict):
             self.problem(where, "structure", f"must be an object, not {_json_kind(value)}")
             return
@@ -259,13 +256,6 @@ class StrictJson:
                 self.problem(f"{where}[{i}]", "structure", f"_{prop.name} items must be objects")
                 continue
             self.element(item, element, f"{where}[{i}]", depth + 2, has_value=has_value)
-
-    # -- primitives -----------------------------------------------------------
-
-    def primitive(self, prim: Primitive, value: Any, where: str) -> None:
-        found = primitive_problem(prim, value)
-        if found is not None:
-            self.problem(where, *found)
 
 
 def primitive_problem(prim: Primitive, value: Any) -> tuple[str, str] | None:
