@@ -20,6 +20,7 @@ from starlette.routing import Route
 from fhir_server import __version__
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
+from fhir_server.api.url_limit import UrlLengthLimit
 from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
 from fhir_server.settings import Settings
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(UrlLengthLimit, max_bytes=settings.max_url_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.router.routes.append(Route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS))

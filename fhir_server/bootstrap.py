@@ -96,7 +96,7 @@ async def write_implementation_guide(services: Services) -> None:
         ):
             continue
         try:
-            check_structure(type_, resource)
+            check_structure(type_, resource, max_depth=services.settings.max_depth)
         except FhirError as exc:
             log.error(
                 "IG resource is invalid; not served",

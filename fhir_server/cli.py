@@ -15,20 +15,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.data_explicit:
         os.environ["FHIR_DATA_DIR"] = str(Path(args.data).resolve())
     from fhir_server.app import create_app
+    from fhir_server.http_server import uvicorn_config
     from fhir_server.settings import Settings
 
     settings = Settings()
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings, host=args.host, port=args.port))
     server.run()
     return 0
 

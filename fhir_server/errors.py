@@ -122,6 +122,10 @@ class PayloadTooLarge(FhirError):
     """The request body is larger than ``FHIR_MAX_BODY_BYTES``."""
 
 
+class UriTooLong(FhirError):
+    """The request URL is longer than ``FHIR_MAX_URL_BYTES``."""
+
+
 class UnsupportedMediaType(FhirError):
     """The request body's Content-Type is not a FHIR JSON type."""
 
@@ -171,6 +175,7 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     PreconditionFailed: (412, "conflict"),
     MultipleMatches: (412, "multiple-matches"),
     PayloadTooLarge: (413, "too-long"),
+    UriTooLong: (414, "too-long"),
     UnsupportedMediaType: (415, "not-supported"),
     TooCostly: (422, "too-costly"),
     PatchFailed: (422, "processing"),

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     base_url: str = ""  # absolute base for links; derived from the request when empty
     max_body_bytes: int = 10 * 1024 * 1024
     gzip_min_bytes: int = 1024
+    # Request URLs (path and query as sent) longer than this get a 414 OperationOutcome;
+    # 8 KiB is what common reverse proxies pass by default. Longer searches: POST _search.
+    max_url_bytes: int = Field(default=8 * 1024, ge=1024)
+    # What the HTTP server reads of a request line and headers before answering a plain 400
+    # itself; above max_url_bytes so that the server answers over-long URLs with a 414.
+    max_request_head_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
+    # uvicorn's HTTP/1.1 parser: "h11" (default) reads request heads up to
+    # max_request_head_bytes; "httptools" is faster but cannot parse URLs of 64 KiB or
+    # more, which it answers with a plain-text 400 instead of the 414 OperationOutcome.
+    http_parser: Literal["h11", "httptools"] = "h11"
+    # JSON nesting allowed in a request body and in any resource stored (MongoDB refuses
+    # documents nested over 100 levels; real resources stay far below 64).
+    max_depth: int = Field(default=64, ge=8, le=90)
 
     # Writes refuse a literal reference to a local resource that does not exist
     # (format and target type are always checked; see docs/decisions/0012-references.md)

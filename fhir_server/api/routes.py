@@ -83,7 +83,11 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
         content_type = headers.get("content-type", "")
         req.content_type = content_type
         req.body = parse_body(
-            await read_body(request, settings.max_body_bytes), content_type, method
+            await read_body(request, settings.max_body_bytes),
+            content_type,
+            method,
+            interaction=req.interaction,
+            max_depth=settings.max_depth,
         )
     req.if_match = headers.get("if-match")
     req.if_none_match = headers.get("if-none-match")

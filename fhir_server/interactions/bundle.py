@@ -34,6 +34,7 @@ from fhir_server.errors import (
     FailedDependency,
     FhirError,
     InvalidRequest,
+    InvalidResource,
     Issue,
     operation_outcome,
 )
@@ -45,6 +46,9 @@ from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest, resolve
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import in_transaction, new_id
+from fhir_server.profiles import json_text
+from fhir_server.profiles.strict_json import MSG_STRUCTURE, check_bundle, check_bundle_entry
+from fhir_server.profiles.structure import check_structure
 from fhir_server.storage.repository import instant
 
 T = TypeVar("T")
@@ -75,15 +79,18 @@ def _relative(ctx: Context, url: str) -> str:
     return url.lstrip("/")
 
 
-def _patch_body(index: int, resource: Any) -> tuple[Any, str]:
+def _patch_body(index: int, resource: Any, max_depth: int) -> tuple[Any, str]:
     """A PATCH entry carries its JSON Patch in a Binary (base64 data)."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
         raise _fail(index, "a PATCH entry must carry a Binary holding a JSON Patch")
+    check_structure("Binary", resource, max_depth=max_depth)  # contentType, base64 data
+    if "data" not in resource:
+        raise _fail(index, "the Binary of a PATCH entry must hold base64 JSON")
     try:
-        data = base64.b64decode(resource.get("data") or "", validate=True)
-        return orjson.loads(data), resource.get("contentType") or "application/json-patch+json"
-    except (ValueError, orjson.JSONDecodeError):
+        data = base64.b64decode("".join(resource["data"].split()), validate=True)
+    except ValueError:
         raise _fail(index, "the Binary of a PATCH entry must hold base64 JSON") from None
+    return json_text.loads(data, max_depth=max_depth), resource["contentType"]
 
 
 def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> list[Entry]:
@@ -91,9 +98,15 @@ def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> l
     if not isinstance(entries, list):
         raise InvalidRequest("Bundle.entry must be an array", msg_id="MRTC-BNDL-003")
     parsed = []
+    max_depth = ctx.settings.max_depth
     for i, raw in enumerate(entries):
         if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
             raise _fail(i, "every entry needs a request with method and url")
+        issues = check_bundle_entry(raw, i, max_depth)
+        if issues:
+            raise InvalidResource(
+                f"Bundle.entry[{i}] is invalid", issues=issues, msg_id=MSG_STRUCTURE
+            )
         request = raw["request"]
         method = str(request.get("method") or "").upper()
         url = request.get("url")
@@ -114,7 +127,10 @@ def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> l
         freq.if_modified_since = request.get("ifModifiedSince")
         freq.prefer_handling = outer.prefer_handling
         if method == "PATCH":
-            freq.body, freq.content_type = _patch_body(i, raw.get("resource"))
+            try:
+                freq.body, freq.content_type = _patch_body(i, raw.get("resource"), max_depth)
+            except FhirError as exc:
+                raise _name_entry(exc, i, raw.get("fullUrl")) from None
         elif method in ("POST", "PUT"):
             freq.body = raw.get("resource")
             if freq.body is None and freq.interaction != "operation":
@@ -164,6 +180,9 @@ async def process(ctx: Context, req: FhirRequest, handle: EntryHandler) -> Outco
             expression=("Bundle.type",),
             msg_id="MRTC-BNDL-005",
         )
+    issues = check_bundle(bundle, ctx.settings.max_depth)
+    if issues:
+        raise InvalidResource("The Bundle is invalid", issues=issues, msg_id=MSG_STRUCTURE)
     if kind == "batch":
         return await _batch(ctx, bundle, req, handle)
     return await _transaction(ctx, bundle, req, handle)

@@ -35,9 +35,12 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     and a type's ``normalise`` hook must not have effects (see
     ``resources.hooks``).
     """
-    resource = check_structure(type_, body)
+    max_depth = ctx.settings.max_depth
+    resource = check_structure(type_, body, max_depth=max_depth)
     services = ctx.services
     resource = await services.hooks.normalise(type_, resource)
+    if services.hooks.registered(type_):  # what is stored is what was validated
+        resource = check_structure(type_, resource, max_depth=max_depth)
     references.check_format(ctx, type_, resource)  # 400 naming the element
     services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource

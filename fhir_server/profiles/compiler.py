@@ -8,10 +8,11 @@ Two modes:
   target-profile narrowing, slicing, invariants. What the differential does
   not restate is the base resource's business and is checked separately.
 * **base** (``compile_base``): a core resource or data type read from its
-  reduced *snapshot*, keeping only what pydantic's structural parse does not
+  reduced *snapshot*, keeping only what the structural check does not
   already check and what is cheap: required bindings and error-level
   invariants, as the reference validators evaluate them (``core_corrections``:
-  corrected texts, and ``ele-1``/``ext-1``/``txt-*`` left to parsing). The
+  corrected texts, and ``ele-1``/``ext-1``/``txt-*`` left to the structural
+  check). The
   validator descends from an element into its data type's base rules lazily,
   so recursive types (``Identifier.assigner.identifier``) cost nothing until
   data makes them real.
