@@ -92,10 +92,10 @@ class Settings(BaseSettings):
     # What the HTTP server reads of a request line and headers before answering a plain 400
     # itself; above max_url_bytes so that the server answers over-long URLs with a 414.
     max_request_head_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
-    # uvicorn's HTTP/1.1 parser: "h11" (default) reads request heads up to
-    # max_request_head_bytes; "httptools" is faster but cannot parse URLs of 64 KiB or
-    # more, which it answers with a plain-text 400 instead of the 414 OperationOutcome.
-    http_parser: Literal["h11", "httptools"] = "h11"
+    # uvicorn's HTTP/1.1 parser: "httptools" (default, the fast one; what it cannot parse,
+    # over-long URLs included, is answered with an OperationOutcome by http_server.py) or
+    # "h11" (pure Python, reads request heads up to max_request_head_bytes).
+    http_parser: Literal["h11", "httptools"] = "httptools"
     # JSON nesting allowed in a request body and in any resource stored (MongoDB refuses
     # documents nested over 100 levels; real resources stay far below 64).
     max_depth: int = Field(default=64, ge=8, le=90)

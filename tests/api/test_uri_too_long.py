@@ -71,3 +71,26 @@ async def test_a_100kb_url_is_414_under_the_real_server(live_server: str, size: 
     # and the server keeps serving
     async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
         assert (await http.get("/metadata")).status_code == 200
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    parts = urlsplit(base)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+async def test_a_request_the_http_parser_cannot_read_gets_an_operation_outcome(
+    live_server: str,
+) -> None:
+    data = await asyncio.to_thread(
+        _raw, live_server, b"GET /Patient HTTP/1.1\r\nBad Header\r\n\r\n"
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"content-type: application/fhir+json" in head.lower()
+    outcome = orjson.loads(body)
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "MRTC-HTTP-400"
