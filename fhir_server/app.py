@@ -35,7 +35,9 @@ async def build_services(settings: Settings, uri: str) -> Services:
     from fhir_server.search.registry import SearchParameterRegistry
     from fhir_server.storage.search_query import ensure_search_indexes
 
-    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
+    client = await open_client(
+        uri, timeout_ms=settings.db_timeout_ms, durable=settings.durable_writes
+    )
     db = client[settings.database]
     repository = MongoRepository(client, db)
     await repository.ensure_base_indexes()
@@ -61,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             command=settings.embedded_command,
             cache_size=settings.embedded_cache_size,
             start_timeout=settings.embedded_start_timeout,
+            sync_on_commit=settings.durable_writes,
         )
         await asyncio.to_thread(embedded.start)
         uri = embedded.uri

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     embedded_start_timeout: float = 30.0
     embedded_cache_size: str = "1G"
     db_timeout_ms: int = 5000
+    # A 2xx promises the write is on disk: journaled commits (the embedded database
+    # fsyncs its journal on every commit; a replica set acknowledges with
+    # ``w: majority, j: true``). False trades that promise for throughput: a crash can
+    # then lose writes acknowledged in the last fraction of a second. See
+    # docs/decisions/0011-durable-writes.md.
+    durable_writes: bool = True
 
     # HTTP
     base_url: str = ""  # absolute base for links; derived from the request when empty
