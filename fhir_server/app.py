@@ -3,7 +3,10 @@
 Start-up opens the database (the configured MongoDB, or the embedded server
 started as a child process), creates indexes, loads the search-parameter
 registry and the implementation guide, and registers operations; shutdown
-closes the client and stops the embedded server.
+closes the client and stops the embedded server. While it runs, the embedded
+server is watched (``storage/supervisor.py``, exposed as ``app.state.database``)
+and restarted if it dies; when it cannot be, ``app.state.stop_serving`` is
+called (the CLI makes it stop uvicorn and exit non-zero).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route
 
 from fhir_server import __version__
+from fhir_server.api.availability import DatabaseGate
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
 from fhir_server.logs import configure as configure_logging
@@ -27,6 +31,7 @@ from fhir_server.settings import Settings, get_settings
 from fhir_server.storage.connection import open_client
 from fhir_server.storage.embedded import EmbeddedServer
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.supervisor import EmbeddedSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +76,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         services = await build_services(settings, uri)
         app.state.services = services
+        if embedded is not None:
+            app.state.database = EmbeddedSupervisor(
+                embedded, settings, on_give_up=lambda: app.state.stop_serving()
+            )
+            app.state.database.start()
         try:
             yield
         finally:
+            if app.state.database is not None:
+                await app.state.database.stop()
             await services.client.close()
     finally:
         if embedded is not None:
@@ -97,7 +109,10 @@ def create_app(settings: Settings | None = None, **_: Any) -> FastAPI:
         },
     )
     app.state.settings = settings
+    app.state.database = None  # the EmbeddedSupervisor, when the database is embedded
+    app.state.stop_serving = lambda: None  # the server cannot go on (set by the CLI)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(DatabaseGate)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.router.routes.append(Route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS))

@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FHIR_DATA_DIR"] = str(Path(args.data).resolve())
     from fhir_server.app import create_app
     from fhir_server.settings import Settings
+    from fhir_server.storage.supervisor import DatabaseState
 
     settings = Settings()
     app = create_app(settings)
@@ -29,7 +30,11 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     server = uvicorn.Server(config)
-    server.run()
+    app.state.stop_serving = lambda: setattr(server, "should_exit", True)
+    server.run()  # exits with code 3 itself when start-up fails
+    database = app.state.database
+    if database is not None and database.state is DatabaseState.FAILED:
+        return 1  # the embedded database is gone for good: let a supervisor act
     return 0
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+    WTimeoutError,
+)
 
 from fhir_server.errors import DatabaseUnavailable, FhirError, InvalidRequest
 from fhir_server.interactions import (
@@ -119,5 +124,13 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         raise
     except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
         raise DatabaseUnavailable(
-            "The database is unreachable; try again later", msg_id="MRTC-REST-503"
+            "The database is unreachable; try again later",
+            headers={"Retry-After": str(ctx.settings.db_retry_after)},
+            msg_id="MRTC-REST-503",
+        ) from exc
+    except (WTimeoutError, WriteConcernError) as exc:  # no majority journaled it in time
+        raise DatabaseUnavailable(
+            "The write was not confirmed durable in time; read before retrying",
+            headers={"Retry-After": str(ctx.settings.db_retry_after)},
+            msg_id="MRTC-DB-003",
         ) from exc
