@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,9 +146,11 @@ class Ledger:
     versions: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     transactions: dict[str, bool] = field(default_factory=dict)  # code -> acknowledged
     acked_per_round: list[int] = field(default_factory=list)
+    on_ack: Callable[[], None] = lambda: None
 
     def ack(self, type_: str, id_: str, version: int) -> None:
         self.versions.setdefault((type_, id_), set()).add(version)
+        self.on_ack()
 
     @property
     def acked_versions(self) -> int:
@@ -165,12 +168,13 @@ class Report:
     transactions_complete: int
     transactions_absent: int
     partial: list[str]
+    lost_transactions: list[str]
     restart_seconds: list[float]
     acked_per_round: list[int]
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.partial
+        return not self.lost and not self.partial and not self.lost_transactions
 
     def summary(self) -> str:
         lines = [
@@ -178,12 +182,15 @@ class Report:
             f"acknowledged versions: {self.acked_versions}, present after the kills: "
             f"{self.present_versions}, lost: {len(self.lost)}",
             f"transactions sent: {self.transactions_sent}, acknowledged: "
-            f"{self.transactions_acked}, complete: {self.transactions_complete}, absent: "
-            f"{self.transactions_absent}, half-written or lost: {len(self.partial)}",
+            f"{self.transactions_acked}, complete: {self.transactions_complete}, "
+            f"absent (not acknowledged): {self.transactions_absent}, "
+            f"acknowledged but absent: {len(self.lost_transactions)}, "
+            f"half-written: {len(self.partial)}",
             f"acknowledged writes per round: {self.acked_per_round}",
             "restart seconds: " + ", ".join(f"{s:.1f}" for s in self.restart_seconds),
         ]
         lines += [f"  LOST {item}" for item in self.lost[:20]]
+        lines += [f"  LOST TRANSACTION {code}" for code in self.lost_transactions[:20]]
         lines += [f"  HALF-WRITTEN {item}" for item in self.partial[:20]]
         return "\n".join(lines)
 
@@ -271,12 +278,16 @@ async def _load_until_killed(
     server: ServerProcess, ledger: Ledger, rng: random.Random, workers: int, window: float
 ) -> None:
     before = ledger.acked_versions
+    landed = asyncio.Event()
+    ledger.on_ack = landed.set
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
         tasks = [
             asyncio.create_task(_worker(http, ledger, random.Random(rng.random())))
             for _ in range(workers)
         ]
-        await asyncio.sleep(rng.uniform(window / 4, window))
+        with contextlib.suppress(TimeoutError):  # the kill point is drawn once writes land
+            await asyncio.wait_for(landed.wait(), 60)
+        await asyncio.sleep(rng.uniform(0, window))
         server.kill()
         await asyncio.gather(*tasks)
     ledger.acked_per_round.append(ledger.acked_versions - before)
@@ -286,6 +297,7 @@ async def _load_until_killed(
 class Findings:
     lost: list[str] = field(default_factory=list)  # acknowledged versions not found
     partial: list[str] = field(default_factory=list)  # transactions neither 0 nor 10
+    lost_transactions: list[str] = field(default_factory=list)  # acknowledged, none stored
     complete: int = 0
     absent: int = 0  # not acknowledged, and nothing of it stored: fine
 
@@ -320,7 +332,9 @@ async def _check(base: str, ledger: Ledger, concurrency: int = 8) -> Findings:
                 found.complete += 1
             elif stored == 0 and not acked:
                 found.absent += 1
-            else:  # an acknowledged one with nothing stored is lost: it is listed here too
+            elif stored == 0:
+                found.lost_transactions.append(code)
+            else:
                 found.partial.append(f"{code}: {stored} of 10 stored (acknowledged: {acked})")
 
         await asyncio.gather(
@@ -372,6 +386,7 @@ def run(
         transactions_complete=found.complete,
         transactions_absent=found.absent,
         partial=found.partial,
+        lost_transactions=found.lost_transactions,
         restart_seconds=restarts,
         acked_per_round=ledger.acked_per_round,
     )
@@ -381,7 +396,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--workers", type=int, default=6, help="concurrent writers")
-    parser.add_argument("--window", type=float, default=2.0, help="max seconds of load per kill")
+    parser.add_argument(
+        "--window", type=float, default=2.0, help="kill within this many seconds of the first ack"
+    )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
