@@ -2,8 +2,12 @@
 
 Start-up opens the database (the configured MongoDB, or the embedded server
 started as a child process) and builds the services (``bootstrap``);
-shutdown closes the client and stops the embedded server. ``fhir-server
-serve`` and the tests build the server with this same function.
+shutdown closes the client and stops the embedded server. While it runs, the
+embedded server is watched (``storage/supervisor.py``, exposed as
+``app.state.database``) and restarted if it dies; when it cannot be,
+``app.state.stop_serving`` is called (the CLI makes it stop uvicorn and exit
+non-zero). ``fhir-server serve`` and the tests build the server with this
+same function.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route
 
 from fhir_server import __version__
+from fhir_server.api.availability import DatabaseGate
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
 from fhir_server.api.url_limit import UrlLengthLimit
@@ -25,6 +30,7 @@ from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
 from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer
+from fhir_server.storage.supervisor import EmbeddedSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             command=settings.embedded_command,
             cache_size=settings.embedded_cache_size,
             start_timeout=settings.embedded_start_timeout,
+            sync_on_commit=settings.durable_writes,
         )
         await asyncio.to_thread(embedded.start)
         uri = embedded.uri
@@ -48,9 +55,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services, storage = await build_services(settings, uri)
         app.state.services = services
         app.state.storage = storage
+        if embedded is not None:
+            app.state.database = EmbeddedSupervisor(
+                embedded, settings, on_give_up=lambda: app.state.stop_serving()
+            )
+            app.state.database.start()
         try:
             yield
         finally:
+            if app.state.database is not None:
+                await app.state.database.stop()
             await storage.close()
     finally:
         if embedded is not None:
@@ -74,8 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
+    app.state.database = None  # the EmbeddedSupervisor, when the database is embedded
+    app.state.stop_serving = lambda: None  # the server cannot go on (set by the CLI)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(UrlLengthLimit, max_bytes=settings.max_url_bytes)
+    app.add_middleware(DatabaseGate)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.router.routes.append(Route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS))

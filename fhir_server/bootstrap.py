@@ -51,9 +51,17 @@ OPERATIONS = (
 
 async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoRepository]:
     """Open the database and build the services; returns them and the storage to close."""
-    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
+    client = await open_client(
+        uri, timeout_ms=settings.db_timeout_ms, durable=settings.durable_writes
+    )
     registry = SearchParameterRegistry.load_default()
-    repository = MongoRepository(client, client[settings.database], registry, settings.search)
+    repository = MongoRepository(
+        client,
+        client[settings.database],
+        registry,
+        settings.search,
+        retry_after=settings.db_retry_after,
+    )
     await repository.ensure_base_indexes()
     ig = ImplementationGuide.load(settings.ig_dir)
     for sp in ig.of_type("SearchParameter"):

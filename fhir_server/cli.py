@@ -17,11 +17,16 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.app import create_app
     from fhir_server.http_server import uvicorn_config
     from fhir_server.settings import Settings
+    from fhir_server.storage.health import DatabaseState
 
     settings = Settings()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn_config(app, settings, host=args.host, port=args.port))
-    server.run()
+    app.state.stop_serving = lambda: setattr(server, "should_exit", True)
+    server.run()  # exits with code 3 itself when start-up fails
+    database = app.state.database
+    if database is not None and database.state is DatabaseState.FAILED:
+        return 1  # the embedded database is gone for good: let a supervisor act
     return 0
 
 

@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     embedded_start_timeout: float = 30.0
     embedded_cache_size: str = "1G"
     db_timeout_ms: int = 5000
+    # A 2xx promises the write is on disk: journaled commits (the embedded database
+    # fsyncs its journal on every commit; a replica set acknowledges with
+    # ``w: majority, j: true``). False trades that promise for throughput: a crash can
+    # then lose writes acknowledged in the last fraction of a second. See
+    # docs/decisions/0016-durable-writes.md.
+    durable_writes: bool = True
+    # Supervision of the embedded database (storage/supervisor.py): restarts after it
+    # dies, each after a doubling delay, before the server gives up and exits non-zero.
+    embedded_restart_attempts: int = 5
+    embedded_restart_delay: float = 0.5  # seconds before the first restart, then doubled
+    embedded_restart_delay_max: float = 8.0
+    embedded_watch_interval: float = 0.1  # how often the child process is checked
+    embedded_stable_after: float = 60.0  # uptime after which past restarts are forgotten
+    db_retry_after: int = 2  # seconds, the Retry-After of a 503 while the database is down
 
     # HTTP
     base_url: str = ""  # absolute base for links; derived from the request when empty

@@ -38,9 +38,13 @@ def mongo_uri() -> Iterator[str]:
     if configured:
         yield configured
         return
+    # The shared test database does not fsync its journal on each commit: that made the
+    # suite about 1.8x slower on a busy machine and loads a shared disk, and no test of
+    # this database survives a crash anyway. The durability of what `fhir-server serve`
+    # starts is tested on its own processes (storage/test_crash_durability.py).
     with (
         tempfile.TemporaryDirectory(prefix="fhir-test-db-") as data,
-        EmbeddedServer(data, cache_size="512M") as server,
+        EmbeddedServer(data, cache_size="512M", sync_on_commit=False) as server,
     ):
         yield server.uri
 

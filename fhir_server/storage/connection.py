@@ -3,6 +3,15 @@
 Transactions are required (transaction bundles and every versioned write use
 them), so a standalone MongoDB is detected here and refused with a message
 that says how to fix it, rather than failing later on the first write.
+
+This is also the one place the write concern is set. With durable writes (the
+default) every write, and so every transaction commit, is acknowledged only
+once it is journaled on a majority of the replica set (``w: majority, j:
+true``); a write that cannot reach a majority within the database timeout
+fails instead of hanging. The embedded database acknowledges a transaction
+commit before syncing its journal whatever the write concern says, so it is
+also started with ``--sync-on-commit`` (``storage/embedded.py``). See
+docs/decisions/0016-durable-writes.md.
 """
 
 from __future__ import annotations
@@ -19,12 +28,20 @@ class DatabaseConfigurationError(RuntimeError):
     """The configured database cannot serve this server."""
 
 
-async def open_client(uri: str, *, timeout_ms: int) -> AsyncMongoClient[Any]:
+def _write_concern(*, durable: bool, timeout_ms: int) -> dict[str, Any]:
+    """The client's write concern: journaled on a majority, or the driver's default."""
+    if not durable:
+        return {}
+    return {"w": "majority", "journal": True, "wTimeoutMS": timeout_ms}
+
+
+async def open_client(uri: str, *, timeout_ms: int, durable: bool = True) -> AsyncMongoClient[Any]:
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         uri,
         serverSelectionTimeoutMS=timeout_ms,
         tz_aware=True,
         maxPoolSize=100,
+        **_write_concern(durable=durable, timeout_ms=timeout_ms),
     )
     hello = await client.admin.command("hello")
     supports_transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"

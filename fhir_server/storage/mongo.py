@@ -31,6 +31,8 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WriteConcernError,
+    WTimeoutError,
 )
 
 from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
@@ -71,16 +73,27 @@ def _unavailable_as_fhir(method: F) -> F:
     """The database being unreachable is the client's 503, said once, here.
 
     Above storage nobody knows the driver's exceptions; a caller sees the
-    typed ``DatabaseUnavailable`` and the API layer answers it.
+    typed ``DatabaseUnavailable`` (with ``Retry-After``) and the API layer
+    answers it. A durable write that no majority journaled in time is a 503
+    too: it may or may not have been applied, so the client reads first.
     """
 
     @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: MongoRepository, *args: Any, **kwargs: Any) -> Any:
+        retry = {"Retry-After": str(self.retry_after)}
         try:
-            return await method(*args, **kwargs)
+            return await method(self, *args, **kwargs)
         except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
             raise DatabaseUnavailable(
-                "The database is unreachable; try again later", msg_id="MRTC-REST-503"
+                "The database is unreachable; try again later",
+                headers=retry,
+                msg_id="MRTC-REST-503",
+            ) from exc
+        except (WTimeoutError, WriteConcernError) as exc:  # no majority journaled it in time
+            raise DatabaseUnavailable(
+                "The write was not confirmed durable in time; read before retrying",
+                headers=retry,
+                msg_id="MRTC-DB-003",
             ) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -97,8 +110,10 @@ class MongoRepository:
         settings: SearchSettings,
         *,
         max_attempts: int = 40,
+        retry_after: int = 2,
     ) -> None:
         self.client = client
+        self.retry_after = retry_after
         self.db = db
         self.registry = registry
         self.settings = settings
