@@ -23,6 +23,7 @@ import pytest_asyncio
 import uvicorn
 
 from fhir_server.app import create_app
+from fhir_server.cli.serve import uvicorn_config
 from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer
 
@@ -96,10 +97,7 @@ def live_server(mongo_uri: str) -> Iterator[str]:
     """The app under a real uvicorn on loopback, in a thread with its own loop."""
     port = _free_port()
     settings = make_settings(mongo_uri)
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(settings), host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
