@@ -17,6 +17,7 @@ from fhir_server.errors import FhirError
 from fhir_server.ig import ImplementationGuide, ImplementationGuideError, content_hash
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.services import Services
+from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
     expand,
@@ -30,7 +31,7 @@ from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import WriteHooks
-from fhir_server.resources.search_parameters import SearchParameterHooks, load_stored
+from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.security.policy import OpenPolicy
 from fhir_server.settings import Settings
@@ -74,7 +75,10 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         for sp in ig.of_type("SearchParameter"):
             registry.add(sp)
         hooks = WriteHooks()
-        hooks.register("SearchParameter", SearchParameterHooks(registry, repository))
+        search_parameter_hooks = SearchParameterHooks(registry, repository)
+        hooks.register("SearchParameter", search_parameter_hooks)
+        shared_state = SharedState(repository, settings.shared_state_check_ms)
+        shared_state.watch(GENERATION, search_parameter_hooks.sync_stored)
         operations = OperationRegistry()
         for op in OPERATIONS:
             operations.register(op)
@@ -87,9 +91,11 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             hooks=hooks,
             policy=OpenPolicy(),
             operations=operations,
+            shared_state=shared_state,
         )
         await write_implementation_guide(services, changed)
-        await load_stored(registry, repository)  # runtime-created SearchParameters
+        await shared_state.start()  # counters first: a change committed meanwhile is seen later
+        await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
         await repository.ensure_indexes()
     except BaseException:
         await repository.close()

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     max_body_bytes: Positive = 10 * 1024 * 1024
     gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024
 
+    # Several processes on one database: how often (at most) a process checks whether
+    # another one changed what it caches (runtime SearchParameters). 0: before every request.
+    shared_state_check_ms: Annotated[int, Field(ge=0)] = 1000
+
     # History and search paging
     default_count: Positive = 20
     max_count: Positive = 1000
