@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     base_url: str = ""  # absolute base for links; derived from the request when empty
     max_body_bytes: Positive = 10 * 1024 * 1024
     gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024
+    # Proxies whose X-Forwarded-Proto / X-Forwarded-For are trusted (comma list, or *)
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # Several processes on one database: how often (at most) a process checks whether
     # another one changed what it caches (runtime SearchParameters). 0: before every request.

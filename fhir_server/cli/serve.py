@@ -54,7 +54,9 @@ class _QuietRefusal(logging.Filter):
 def run_server(settings: Settings, *, host: str, port: int) -> int:
     """Run until shut down; the exit status of the server (see the module docstring)."""
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
+    server = uvicorn.Server(
+        uvicorn_config(app, host=host, port=port, forwarded_allow_ips=settings.forwarded_allow_ips)
+    )
     quiet = _QuietRefusal(app)
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addFilter(quiet)
