@@ -40,15 +40,18 @@ def refused_settings(exc: ValidationError) -> StartupRefused:
     """
     classes: dict[str, type[BaseSettings]] = {Settings.__name__: Settings}
     classes.update({cls.__name__: cls for cls in settings_groups().values()})
-    model = classes.get(exc.title, Settings)
+    groups = settings_groups()
     lines = []
     for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else ""
+        model = classes.get(exc.title, Settings)
+        loc = [str(part) for part in error["loc"]]
+        if model is Settings and len(loc) > 1 and loc[0] in groups:
+            model, loc = groups[loc[0]], loc[1:]  # a group given as values, not from variables
         message = str(error["msg"]).removeprefix("Value error, ")
-        if not field:
+        if not loc:
             lines.append(message)
             continue
-        name = environment_name(model, field)
+        name = environment_name(model, loc[0])
         value = "" if error["type"] == "missing" else f"='{shown(name, error.get('input'))}'"
         lines.append(f"{name}{value}: {message}")
     setting = lines[0].split("=", 1)[0].split(":", 1)[0] if lines else None
