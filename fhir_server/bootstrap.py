@@ -146,7 +146,9 @@ async def write_implementation_guide(
         async def write(tx: Context, resource: dict[str, Any] = resource) -> None:
             type_, id_ = resource["resourceType"], resource["id"]
             previous = await tx.services.repository.read(type_, id_, tx.scope)
-            await store(tx, type_, id_, resource, previous=previous, method="PUT")
+            await store(
+                tx, type_, id_, resource, previous=previous, method="PUT", check_references=False
+            )
 
         await in_transaction(ctx, write)
     log.info(

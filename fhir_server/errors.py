@@ -106,6 +106,14 @@ class MultipleMatches(FhirError):
     """A conditional interaction's criteria matched more than one resource."""
 
 
+class UnresolvedReference(FhirError):
+    """A literal reference names a local resource that does not exist (referential integrity)."""
+
+
+class FailedDependency(FhirError):
+    """A batch entry needs another entry of the bundle, and that entry failed."""
+
+
 class PatchFailed(FhirError):
     """A well-formed patch could not be applied (failed test, missing path)."""
 
@@ -166,6 +174,8 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     UnsupportedMediaType: (415, "not-supported"),
     TooCostly: (422, "too-costly"),
     PatchFailed: (422, "processing"),
+    UnresolvedReference: (422, "not-found"),
+    FailedDependency: (424, "processing"),
     NotImplementedInteraction: (501, "not-supported"),
     InternalError: (500, "exception"),
     DatabaseUnavailable: (503, "transient"),

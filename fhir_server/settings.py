@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # another one changed what it caches (runtime SearchParameters). 0: before every request.
     shared_state_check_ms: Annotated[int, Field(ge=0)] = 1000
 
+    # Writes refuse a literal reference to a local resource that does not exist
+    # (format and target type are always checked; see docs/decisions/0012-references.md)
+    referential_integrity: bool = True
+
     # History and search paging
     default_count: Positive = 20
     max_count: Positive = 1000

@@ -8,13 +8,16 @@ sockets and separate clients.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -119,3 +122,46 @@ def patient(**extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+IG_DIR = Path(__file__).resolve().parents[1] / "ig"
+_LITERAL = re.compile(r'"reference":\s*"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]+)"')
+
+
+def ig_example_graph(*files: str) -> list[dict[str, Any]]:
+    """IG example files plus every IG example they reference, transitively.
+
+    Writes check that referenced resources exist, so a test that stores an
+    IG example stores what it points to as well.
+    """
+    by_key = {}
+    for path in IG_DIR.glob("*-example-*.json"):
+        resource = json.loads(path.read_text())
+        by_key[f"{resource['resourceType']}/{resource['id']}"] = (path, resource)
+    wanted = [json.loads((IG_DIR / f).read_text()) for f in files]
+    out: dict[str, dict[str, Any]] = {}
+    while wanted:
+        resource = wanted.pop()
+        key = f"{resource['resourceType']}/{resource['id']}"
+        if key in out:
+            continue
+        out[key] = resource
+        text = json.dumps(resource)
+        wanted.extend(
+            by_key[f"{t}/{i}"][1] for t, i in _LITERAL.findall(text) if f"{t}/{i}" in by_key
+        )
+    return list(out.values())
+
+
+async def put_ig_examples(http: httpx.AsyncClient, *files: str) -> None:
+    """Store IG examples and what they reference, in one transaction (PUT keeps their ids)."""
+    entries = [
+        {
+            "resource": r,
+            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+        }
+        for r in ig_example_graph(*files)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = await http.post("/", json=bundle)
+    assert response.status_code == 200, response.text

@@ -44,6 +44,11 @@ def _core_bundle(name: str) -> tuple[dict[str, Any], ...]:
     return tuple(e["resource"] for e in bundle.get("entry", []))
 
 
+def core_structure_definitions() -> tuple[dict[str, Any], ...]:
+    """The shipped R4 resource and data-type StructureDefinitions (reduced snapshots)."""
+    return _core_bundle("structuredefinitions.json.gz")
+
+
 class ConformanceSource:
     """StructureDefinitions by URL, plus a terminology service over the value sets."""
 

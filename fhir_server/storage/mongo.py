@@ -186,6 +186,24 @@ class MongoRepository:
             return None
         return from_history(doc)
 
+    @_unavailable_as_fhir
+    async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
+        """id -> deleted flag, for those of ``ids`` that exist and the caller may see."""
+        if not ids:
+            return {}
+        restricted = scope.restriction is not None and scope.restriction.clauses_for(type_)
+        if not restricted:
+            cursor = self.db[type_].find(
+                {"_id": {"$in": list(ids)}}, {"del": 1}, session=scope.transaction
+            )
+            return {d["_id"]: bool(d.get("del")) async for d in cursor}
+        env = self.query_env(scope)
+        q = await compile_query(env, type_, [Clause("_id", list(ids), Target(type_, "_id"))])
+        if q.matches_nothing:
+            return {}
+        docs = await env.db[type_].find(q.filter, _FETCH, session=scope.transaction).to_list()
+        return {d["_id"]: bool(d.get("del")) for d in docs if all(t(d) for t in q.tests)}
+
     def _version_visible(self, doc: dict[str, Any], scope: ReadScope) -> bool:
         """Whether the caller may see a past version (decided on its own content)."""
         if scope.restriction is None:

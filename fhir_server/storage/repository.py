@@ -114,6 +114,10 @@ class Repository(Protocol):
         self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None: ...
 
+    async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
+        """id -> deleted flag for those of ``ids`` that exist (reference checks)."""
+        ...
+
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page: ...
 
     async def write(self, change: Change, scope: ReadScope) -> StoredResource:
