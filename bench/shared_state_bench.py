@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import uuid
-
 from typing import Any
 
 import httpx
@@ -56,9 +55,9 @@ def main() -> None:
                     result = asyncio.run(_reads(base, label, args.count, args.concurrency))
                     results.setdefault(check_ms, []).append(result)
                     print(result.row(), flush=True)
+        check = asyncio.run(_counter_read(uri, name))
     best = {k: max(r.throughput for r in v) for k, v in results.items()}
     p50 = {k: min(r.pct(50) for r in v) for k, v in results.items()}
-        check = asyncio.run(_counter_read(uri, name))
     print(
         f"check before every request vs every 1000 ms: throughput x{best['0'] / best['1000']:.3f},"
         f" p50 {p50['0'] - p50['1000']:+.2f} ms ({p50['1000']:.2f} -> {p50['0']:.2f} ms)"

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fhir_server.resource_types import is_supported
 
 from fhir_server.profiles.core_corrections import CORRECTIONS, SKIPPED, corrected
+from fhir_server.resource_types import is_supported
 from tests.profiles.core_invariant_cases import CASES, Case
 
 ROOT = Path(__file__).resolve().parents[2]
