@@ -89,6 +89,10 @@ def _search(base: str, code: str, value: str) -> httpx.Response:
     )
 
 
+def _nicknamed(nickname: str) -> dict[str, object]:
+    return {"resourceType": "Patient", "extension": [{"url": NICKNAME, "valueString": nickname}]}
+
+
 def _capability_codes(base: str) -> set[str]:
     statement = httpx.get(f"{base}/metadata", timeout=10).json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
@@ -114,16 +118,18 @@ def test_search_parameter_reaches_the_other_process(two_servers: list[str]) -> N
     }
     created = httpx.post(f"{first}/SearchParameter", json=definition, timeout=10)
     assert created.status_code == 201, created.text
-    nickname = uuid.uuid4().hex
-    patient = {"resourceType": "Patient", "extension": [{"url": NICKNAME, "valueString": nickname}]}
-    assert httpx.post(f"{second}/Patient", json=patient, timeout=10).status_code == 201
+    written_first = uuid.uuid4().hex
+    assert httpx.post(f"{first}/Patient", json=_nicknamed(written_first), timeout=10).is_success
 
-    _within_bound(lambda: _search(second, code, nickname).status_code == 200)
-    found = _search(second, code, nickname).json()
-    assert len(found["entry"]) == 1  # indexed by the second process with the new parameter
+    waited = _within_bound(lambda: _search(second, code, written_first).status_code == 200)
+    found = _search(second, code, written_first).json()
+    assert len(found["entry"]) == 1, f"live on the second process after {waited:.2f}s"
     assert code in _capability_codes(second)
+    written_second = uuid.uuid4().hex  # the second process now indexes with it too
+    assert httpx.post(f"{second}/Patient", json=_nicknamed(written_second), timeout=10).is_success
+    assert len(_search(first, code, written_second).json()["entry"]) == 1
 
     deleted = httpx.delete(f"{first}/SearchParameter/{created.json()['id']}", timeout=10)
     assert deleted.status_code == 204
-    _within_bound(lambda: _search(second, code, nickname).status_code == 400)
+    _within_bound(lambda: _search(second, code, written_first).status_code == 400)
     assert code not in _capability_codes(second)
