@@ -12,7 +12,7 @@ from fhir_server.profiles.ig_check import check_ig
 
 @click.group()
 def ig() -> None:
-    """Implementation guide tools."""
+    """Implementation guide tools: check a folder before serving it."""
 
 
 @ig.command("check")
