@@ -29,6 +29,8 @@ from fhir_server.api.url_limit import UrlLengthLimit
 from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
 from fhir_server.settings import Settings
+from fhir_server.startup import StartupRefused
+from fhir_server.storage.data_dir import check_data_dir
 from fhir_server.storage.embedded import EmbeddedServer
 from fhir_server.storage.supervisor import EmbeddedSupervisor
 
@@ -38,11 +40,21 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    try:
+        async with _running(app, settings):
+            yield
+    except StartupRefused as exc:
+        app.state.startup_refused = exc  # the CLI says it in one line (fhir_server.cli.serve)
+        raise
+
+
+@asynccontextmanager
+async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     embedded: EmbeddedServer | None = None
     uri = settings.mongodb_uri
     if not uri:
         embedded = EmbeddedServer(
-            settings.data_dir,
+            check_data_dir(settings.data_dir),
             command=settings.embedded_command,
             cache_size=settings.embedded_cache_size,
             start_timeout=settings.embedded_start_timeout,

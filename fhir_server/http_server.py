@@ -79,6 +79,7 @@ def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int) -> uvi
         h11_max_incomplete_event_size=settings.max_request_head_bytes,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
         access_log=False,
     )

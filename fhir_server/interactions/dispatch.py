@@ -113,6 +113,8 @@ _CHANGES = frozenset(
 async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     """Authorise, run and translate storage failures for one FHIR request."""
     services = ctx.services
+    if ctx.scope.transaction is None:  # a bundle's entries run with the state it started with
+        await services.shared_state.refresh_if_due()
     await services.policy.authorize(
         ctx.principal,
         AccessRequest(req.interaction, req.method, req.type, req.id, req.operation),

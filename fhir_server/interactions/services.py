@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fhir_server.ig import ImplementationGuide
+from fhir_server.interactions.shared_state import SharedState
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.search.registry import SearchParameterRegistry
@@ -55,6 +56,7 @@ class Services:
     hooks: WriteHooks
     policy: AccessPolicy
     operations: Operations
+    shared_state: SharedState
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
 
     def conformance_version(self) -> str:

@@ -86,7 +86,10 @@ class ConformanceSource:
     @classmethod
     def from_ig(cls, ig_dir: Path | str = DEFAULT_IG_DIR, **kwargs: Any) -> ConformanceSource:
         """Core definitions plus the IG found in ``ig_dir`` (offline tools and tests)."""
-        return cls.from_guide(ImplementationGuide.load(Path(ig_dir)), **kwargs)
+        root = Path(ig_dir)
+        if (root / "index.json").exists():
+            return cls.from_guide(ImplementationGuide.load(root), **kwargs)
+        return cls.from_guide(ImplementationGuide.from_files(root), **kwargs)
 
     def add(self, resource: dict[str, Any], *, ig: bool = True) -> None:
         """Register one conformance resource (StructureDefinition/ValueSet/CodeSystem)."""

@@ -33,10 +33,12 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from fhir_server.startup import StartupRefused
+
 log = logging.getLogger(__name__)
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(StartupRefused):
     """The embedded database could not be started."""
 
 

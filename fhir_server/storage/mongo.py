@@ -42,6 +42,7 @@ from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import Clause, SearchRequest, Target
 from fhir_server.settings import SearchSettings
+from fhir_server.storage import generations as counters
 from fhir_server.storage import indexes
 from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
 from fhir_server.storage.paging import is_after, sort_key
@@ -152,6 +153,20 @@ class MongoRepository:
     @_unavailable_as_fhir
     async def ping(self) -> None:
         await self.client.admin.command("ping")
+
+    @_unavailable_as_fhir
+    async def generations(self) -> dict[str, int]:
+        return await counters.read_all(self.db)
+
+    @_unavailable_as_fhir
+    async def ensure_generations(self, names: Sequence[str]) -> None:
+        await counters.ensure(self.db, list(names))
+
+    @_unavailable_as_fhir
+    async def bump_generation(self, name: str, scope: ReadScope) -> None:
+        if scope.transaction is None:
+            raise RuntimeError("bump_generation() must run inside transaction()")
+        await counters.bump(self.db, name, scope.transaction)
 
     async def close(self) -> None:
         await self.client.close()

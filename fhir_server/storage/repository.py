@@ -142,6 +142,16 @@ class Repository(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def generations(self) -> dict[str, int]:
+        """Every shared-state counter (``storage.generations``): one small read."""
+        ...
+
+    async def ensure_generations(self, names: Sequence[str]) -> None: ...
+
+    async def bump_generation(self, name: str, scope: ReadScope) -> None:
+        """Move counter ``name`` inside ``scope``'s transaction."""
+        ...
+
 
 def now() -> datetime:
     """Current instant truncated to storage's millisecond precision.
