@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_IG_DIR = Path(__file__).resolve().parent.parent / "ig"
@@ -68,6 +68,39 @@ class ProfileSettings(BaseSettings):
     profile_base_checks: bool = True
 
 
+class AuthSettings(BaseSettings):
+    """``FHIR_AUTH_*`` and ``FHIR_BREAK_GLASS_SECONDS``: who may call, and for how long.
+
+    Authentication is always on. With ``jwks`` empty the server is its own
+    development issuer: a key pair is generated once under the data
+    directory and ``fhir-server token`` signs tokens with it. In production
+    ``jwks`` names the identity provider's key set (an https URL or a file),
+    and ``issuer`` / ``audience`` are what its tokens must say.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_AUTH_", env_file=None, extra="ignore")
+
+    jwks: str = ""  # https URL or file path of the trusted JWKS; empty: development issuer
+    issuer: str = ""  # required ``iss``; empty with ``jwks`` empty: the development issuer's
+    audience: str = ""  # required ``aud``; empty with ``jwks`` empty: the development audience
+    leeway_seconds: int = 30  # clock skew tolerated on ``exp`` / ``nbf``
+    jwks_refresh_seconds: int = 60  # an unknown ``kid`` refetches the JWKS at most this often
+    http_timeout_seconds: float = 5.0  # fetching a JWKS URL
+    token_ttl_seconds: int = 3600  # default lifetime of a development token
+    # Where clients get tokens from the identity provider (advertised in SMART configuration).
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    # How long a caller's resolved identity and visible records are reused. Writes to
+    # CareTeam, Task, Practitioner(Role) and break-glass grants in this process reset it at once;
+    # the delay only bounds what other server processes see.
+    cache_seconds: float = 30.0
+    # The booklet's "about two hours" of break-glass access.
+    break_glass_seconds: int = Field(
+        default=7200,
+        validation_alias=AliasChoices("FHIR_BREAK_GLASS_SECONDS", "break_glass_seconds"),
+    )
+
+
 class Settings(BaseSettings):
     """Server settings; each field maps to ``FHIR_<FIELD>`` in the environment."""
 
@@ -104,3 +137,4 @@ class Settings(BaseSettings):
     # Subsystem groups, each with its own variables (see their docstrings).
     search: SearchSettings = Field(default_factory=SearchSettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
