@@ -34,7 +34,7 @@ from pymongo.errors import (
 )
 
 from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
-from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.search.indexing import INDEX_VERSION, build_index, index_entry
 from fhir_server.search.matching import resource_matches
 from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParameterRegistry
@@ -181,7 +181,16 @@ class MongoRepository:
         resource = doc.get("res")
         if resource is None:
             return False  # a deletion says nothing the restriction could be checked on
-        return resource_matches(self.registry, self.settings, resource, clauses) is True
+        # Only the entries the restriction reads: a history page may test many versions.
+        index: dict[str, Any] = {}
+        for clause in clauses:
+            param = clause.target.param
+            if param is not None and clause.target.code not in index:
+                entry = index_entry(self.registry, param, resource)
+                if entry:
+                    index[clause.target.code] = entry
+        matched = resource_matches(self.registry, self.settings, resource, clauses, index=index)
+        return matched is True
 
     @_unavailable_as_fhir
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page:

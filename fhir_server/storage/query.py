@@ -40,6 +40,11 @@ FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
 SERVE_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1}
 COUNT_FIELDS = {"_id": 1, "lu": 1, "idx": 1}
 NOT_DELETED = {"$ne": True}
+# Where the caller's restriction goes in a filter: after a request's equality references and
+# string prefixes (a subject, a family name: a few documents), before its tokens and ranges
+# (a code, a date: many). The planner serves the first indexed clause; a restriction is an
+# `$in` over every record the caller may open, selective for a person, not for a structure.
+RANK_RESTRICTION = 25
 DocTest = Callable[[dict[str, Any]], bool]
 
 
@@ -304,7 +309,10 @@ async def compile_query(
     restricted = env.restriction.clauses_for(type_) if env.restriction is not None else None
     if restricted:
         inner = env.unrestricted()
-        parts += [await _clause_part(inner, c, c.target) for c in restricted]
+        for c in restricted:
+            part = await _clause_part(inner, c, c.target)
+            part.rank = max(part.rank, RANK_RESTRICTION)
+            parts.append(part)
     filt, tests = _merge(parts)
     matches_nothing = any(isinstance(v, dict) and v.get("$in") == [] for v in filt.values())
     return Query(type_, filt, tests, sort_spec(env.registry, type_, sort), matches_nothing)
