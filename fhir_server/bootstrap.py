@@ -19,9 +19,11 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.services import Services
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
+    break_glass,
     expand,
     extract,
     lookup,
+    news_feed,
     reindex,
     validate,
     validate_code,
@@ -32,7 +34,10 @@ from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.search_parameters import SearchParameterHooks, load_stored
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.security.policy import OpenPolicy
+from fhir_server.security.audit import AuditHooks, AuditTrail
+from fhir_server.security.care_policy import CarePolicy
+from fhir_server.security.compartment import PatientCompartment
+from fhir_server.security.hooks import CareCircleHooks, PolicyRefresh
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import open_client
 from fhir_server.storage.mongo import MongoRepository
@@ -46,6 +51,8 @@ OPERATIONS = (
     lookup.OPERATION,
     extract.OPERATION,
     reindex.OPERATION,
+    break_glass.OPERATION,
+    news_feed.OPERATION,
 )
 
 
@@ -58,9 +65,18 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
     ig = ImplementationGuide.load(settings.ig_dir)
     for sp in ig.of_type("SearchParameter"):
         registry.add(sp)
+    compartment = PatientCompartment.load()
+    for sp in compartment.access_parameters(registry):  # the access rule's own index keys
+        registry.add(sp)
     profiles = ProfileServices.build(ig, settings.profiles)
+    policy = CarePolicy(settings, repository, registry, ig, compartment)
+    trail = AuditTrail(repository, compartment.types)
     hooks = WriteHooks()
+    hooks.register("*", AuditHooks(trail))
     hooks.register("SearchParameter", SearchParameterHooks(registry, repository))
+    hooks.register("Patient", CareCircleHooks(repository))
+    for type_ in PolicyRefresh.TYPES:
+        hooks.register(type_, PolicyRefresh(policy))
     operations = OperationRegistry()
     for op in OPERATIONS:
         operations.register(op)
@@ -71,8 +87,9 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         ig=ig,
         profiles=profiles,
         hooks=hooks,
-        policy=OpenPolicy(),
+        policy=policy,
         operations=operations,
+        audit=trail,
     )
     await write_implementation_guide(services)
     await load_stored(registry, repository)  # runtime-created SearchParameters
