@@ -243,13 +243,19 @@ class PrincipalResolver:
         if not _role_active(role):
             raise Forbidden("This PractitionerRole is not active", msg_id="MRTC-AUTH-024")
         rid = str(role["id"])
-        practitioner_ref = ((role.get("practitioner") or {}).get("reference")) or ""
         organizations = _organizations([role])
         platform = frozenset(c.split("|")[1] for c in _codes([role], {PLATFORM_ROLE_SYSTEM}))
-        if practitioner_ref.startswith("Practitioner/"):
-            pid = practitioner_ref.partition("/")[2]
-            stored = await self.repository.read("Practitioner", pid, ReadScope())
-            person = stored.resource if stored is not None and not stored.deleted else None
+        if role.get("practitioner") is not None:
+            # A person's role, even when its practitioner is not a local reference: only a
+            # role without any practitioner is a structure account.
+            ref = str((role["practitioner"] or {}).get("reference") or "")
+            local = "/".join(ref.split("/_history/")[0].rstrip("/").split("/")[-2:])
+            pid: str | None = None
+            person = None
+            if local.startswith("Practitioner/"):
+                pid = local.partition("/")[2]
+                stored = await self.repository.read("Practitioner", pid, ReadScope())
+                person = stored.resource if stored is not None and not stored.deleted else None
             return Principal(
                 PERSON,
                 subject,
