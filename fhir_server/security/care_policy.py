@@ -376,7 +376,7 @@ class CarePolicy:
 class _HideEverything:
     """What a caller without a principal may see: nothing (fail closed)."""
 
-    def clauses_for(self, type_: str) -> Sequence[Clause] | None:
+    def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         return [Clause("_id", [_IMPOSSIBLE], Target(type_, "_id"))]
 
 
@@ -397,10 +397,32 @@ class CareRestriction:
         """The patients open to the principal only through a break-glass grant."""
         return frozenset(self.view.grants) - self.view.circle
 
-    def clauses_for(self, type_: str) -> Sequence[Clause] | None:
+    def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         if type_ not in self._by_type:
             self._by_type[type_] = self._build(type_)
-        return self._by_type[type_]
+        built = self._by_type[type_]
+        if built and given and self._implied(type_, given):
+            return [c for c in built if c.target.code != ACCESS_CODE] or None
+        return built
+
+    def _implied(self, type_: str, given: Sequence[Clause]) -> bool:
+        """Whether a criterion of the query already keeps it inside visible records.
+
+        ``Observation?subject=Patient/1``, with patient 1 visible, only finds
+        resources of that record: the access key adds nothing but cost. Only a
+        plain compartment parameter naming visible patients as ``Patient/id``
+        counts; anything else keeps the restriction.
+        """
+        params = self.policy.compartment.params.get(type_, ())
+        patients = self.view.patients
+        for clause in given:
+            target = clause.target
+            if target.code not in params or target.modifier is not None or target.next:
+                continue
+            ids = [v.partition("/")[2] for v in clause.values if v.startswith("Patient/")]
+            if len(ids) == len(clause.values) and all(i in patients for i in ids):
+                return True
+        return False
 
     def _build(self, type_: str) -> list[Clause] | None:
         registry = self.policy.registry

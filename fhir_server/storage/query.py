@@ -306,7 +306,9 @@ async def compile_query(
     only ever be narrower than the unrestricted one.
     """
     parts = [await _clause_part(env, clause, clause.target) for clause in clauses]
-    restricted = env.restriction.clauses_for(type_) if env.restriction is not None else None
+    restricted = (
+        env.restriction.clauses_for(type_, clauses) if env.restriction is not None else None
+    )
     if restricted:
         inner = env.unrestricted()
         for c in restricted:
