@@ -26,6 +26,11 @@ class Restriction(Protocol):
         """
         ...
 
+    def follows(self, type_: str) -> str | None:
+        """For a type whose resources are visible exactly when what they point to is (a
+        Binary and its ``securityContext``): the reference parameter that points there."""
+        ...
+
 
 @dataclass(frozen=True)
 class TypeRestriction:
@@ -36,3 +41,6 @@ class TypeRestriction:
 
     def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         return self.by_type.get(type_, self.default)
+
+    def follows(self, type_: str) -> str | None:
+        return None

@@ -92,6 +92,9 @@ IMMUTABLE_TYPES = frozenset({"AuditEvent"})
 # Compartment types whose resources belonging to no patient stay private to the record's
 # readers: an access trail names people, it is not public because it names no patient.
 NO_PUBLIC = frozenset({"AuditEvent"})
+# Types whose resources take the visibility of the resource their access key names
+# (a Binary, of its securityContext: the DocumentReference it is the content of).
+FOLLOWERS = frozenset({"Binary"})
 _IMPOSSIBLE = ""  # an id no resource has
 NO_KEY = "urn:mrtc-fhir:nothing"  # an access key no resource has
 
@@ -270,6 +273,9 @@ class CarePolicy:
         if type_ == "Patient":
             await self._check_patient(p, scope, id_, resource, previous)
             return
+        if type_ in FOLLOWERS:
+            await self._check_follower(p, scope, type_, id_, resource, previous)
+            return
         if type_ not in self.compartment.types:
             return
         view = await self.visibility(p, scope)
@@ -305,6 +311,33 @@ class CarePolicy:
             raise Forbidden(
                 f"You are not habilitated on the record Patient/{id_}", msg_id="MRTC-SEC-012"
             )
+
+    async def _check_follower(
+        self,
+        p: Principal,
+        scope: ReadScope,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any] | None,
+        previous: StoredResource | None,
+    ) -> None:
+        """A Binary may point only to a resource the writer can see (or one not stored yet)."""
+        if previous is None and resource is not None:
+            existing = await self.repository.read(type_, id_, scope.unrestricted())
+            if existing is not None and not existing.deleted:
+                raise Forbidden(f"You may not change {type_}/{id_}", msg_id="MRTC-SEC-010")
+        for key in self.access_keys(type_, resource):
+            target, _, target_id = key.partition("/")
+            if not target_id or target not in self.registry.types:
+                continue
+            stored = await self.repository.read(target, target_id, scope.unrestricted())
+            if stored is None:
+                continue  # its document is written next (e.g. later in the same bundle)
+            if await self.repository.read(target, target_id, scope) is None:
+                raise Forbidden(
+                    f"This {type_}'s securityContext is a resource you may not see",
+                    msg_id="MRTC-SEC-018",
+                )
 
     def _may_hold(self, p: Principal, view: Visibility, type_: str, keys: Sequence[str]) -> bool:
         """Whether a version with these access keys stays within what ``p`` may see."""
@@ -379,6 +412,9 @@ class _HideEverything:
     def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         return [Clause("_id", [_IMPOSSIBLE], Target(type_, "_id"))]
 
+    def follows(self, type_: str) -> str | None:
+        return None
+
 
 HIDE_EVERYTHING = _HideEverything()
 
@@ -396,6 +432,10 @@ class CareRestriction:
     def break_glass(self) -> frozenset[str]:
         """The patients open to the principal only through a break-glass grant."""
         return frozenset(self.view.grants) - self.view.circle
+
+    def follows(self, type_: str) -> str | None:
+        """A Binary is visible exactly when the resource its securityContext names is."""
+        return ACCESS_CODE if type_ in FOLLOWERS else None
 
     def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         if type_ not in self._by_type:

@@ -112,6 +112,25 @@ class PatientCompartment:
                     ),
                 }
             )
+        if "Binary" in registry.types:
+            out.append(
+                {
+                    "resourceType": "SearchParameter",
+                    "url": f"{ACCESS_URL}-Binary",
+                    "name": "MrtcAccess",
+                    "status": "active",
+                    "code": ACCESS_CODE,
+                    "base": ["Binary"],
+                    "type": "reference",
+                    "expression": (
+                        f"Binary.select(iif(securityContext.exists(), securityContext, '{NONE}'))"
+                    ),
+                    "description": (
+                        "Server-computed access key of a Binary: the resource its "
+                        "securityContext names, whose visibility it takes (docs/security.md)."
+                    ),
+                }
+            )
         return out
 
 

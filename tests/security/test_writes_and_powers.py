@@ -221,3 +221,23 @@ async def test_trusted_systems_cannot_break_glass(world: AppClient) -> None:
             },
         )
     assert r.status_code == 403
+
+
+async def test_a_binary_follows_its_document(world: AppClient) -> None:
+    """The content of a document is readable exactly by who may read the document."""
+    async with world.client_for(PRINCIPALS["dietitian"]) as diet:
+        assert (await diet.get("/Binary/lea-summary-content")).status_code == 200
+        assert (await diet.get("/Binary/lea-psy-content")).status_code == 404
+        found = (await diet.get("/Binary", params={"_count": "100"})).json()
+        listed = {e["resource"]["id"] for e in found.get("entry", [])}
+        assert "lea-summary-content" in listed and "lea-psy-content" not in listed
+        # nor can it attach content to a document it may not see
+        sneaky = {
+            "resourceType": "Binary",
+            "contentType": "text/plain",
+            "securityContext": {"reference": "DocumentReference/lea-psy"},
+            "data": "eA==",
+        }
+        assert (await diet.post("/Binary", json=sneaky)).status_code == 403
+    async with world.client_for(PRINCIPALS["psychologist"]) as psy:
+        assert (await psy.get("/Binary/lea-psy-content")).status_code == 200

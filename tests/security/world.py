@@ -98,6 +98,17 @@ def document(id_: str, patient_id: str, category: str, **extra: Any) -> dict[str
     }
 
 
+def binary(id_: str, context: str) -> dict[str, Any]:
+    """A document's content, which takes the visibility of its DocumentReference."""
+    return {
+        "resourceType": "Binary",
+        "id": id_,
+        "contentType": "application/pdf",
+        "securityContext": {"reference": context},
+        "data": "JVBERi0xLjQK",
+    }
+
+
 def member(ref: str, code: str, *extensions: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "role": [{"coding": [{"system": ROLE, "code": code}]}],
@@ -192,6 +203,8 @@ def resources() -> list[dict[str, Any]]:
             ],
         },
         document("noah-apa-doc", "noah", "physical-condition-assessment"),
+        binary("lea-psy-content", "DocumentReference/lea-psy"),
+        binary("lea-summary-content", "DocumentReference/lea-summary"),
         {
             "resourceType": "CarePlan",
             "id": "lea-pathway",
@@ -213,8 +226,13 @@ def transaction() -> dict[str, Any]:
     }
 
 
-LEA = {"Patient/lea", "Observation/lea-weight", "DocumentReference/lea-summary"}
-LEA_PSY = {"DocumentReference/lea-psy"}
+LEA = {
+    "Patient/lea",
+    "Observation/lea-weight",
+    "DocumentReference/lea-summary",
+    "Binary/lea-summary-content",
+}
+LEA_PSY = {"DocumentReference/lea-psy", "Binary/lea-psy-content"}
 NOAH = {"Patient/noah", "Observation/noah-weight"}
 NOAH_TASK = {"Task/noah-task", "DocumentReference/noah-apa-doc"}
 PUBLIC = {"Practitioner/doc", "Organization/msp"}
