@@ -96,6 +96,7 @@ NO_PUBLIC = frozenset({"AuditEvent"})
 # (a Binary, of its securityContext: the DocumentReference it is the content of).
 FOLLOWERS = frozenset({"Binary"})
 _IMPOSSIBLE = ""  # an id no resource has
+MAX_CACHED = 10_000  # identities and views kept at once
 NO_KEY = "urn:mrtc-fhir:nothing"  # an access key no resource has
 
 
@@ -148,6 +149,8 @@ class CarePolicy:
             found = cached[2]
         else:
             found = await self.resolver.resolve(claims, base_url)
+            if len(self._principals) >= MAX_CACHED:
+                self._principals.clear()  # bounded memory; the next requests resolve again
             self._principals[key] = (
                 _monotonic() + self.settings.auth.cache_seconds,
                 self.generation,
@@ -222,6 +225,8 @@ class CarePolicy:
         view = await self.habilitations.visibility(
             principal, self.settings.auth.break_glass_seconds, scope
         )
+        if len(self._views) >= MAX_CACHED:
+            self._views.clear()
         self._views[key] = (_monotonic() + self.settings.auth.cache_seconds, self.generation, view)
         return view
 

@@ -28,6 +28,7 @@ from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import Clause, parse_search
 from fhir_server.search.values import date_range
 from fhir_server.security.compartment import ACCESS_CODE
+from fhir_server.security.periods import ended, not_started
 from fhir_server.security.principal import Principal
 from fhir_server.settings import SearchSettings
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource, instant
@@ -59,21 +60,6 @@ class Visibility:
     @property
     def patients(self) -> frozenset[str]:
         return self.circle | frozenset(self.grants)
-
-
-def ended(period: Any, now: datetime) -> bool:
-    """Whether a FHIR Period ended before ``now`` (an end date covers its whole day)."""
-    if not isinstance(period, dict) or not isinstance(period.get("end"), str):
-        return False
-    bounds = date_range(period["end"])
-    return bounds is not None and bounds[1] <= now
-
-
-def not_started(period: Any, now: datetime) -> bool:
-    if not isinstance(period, dict) or not isinstance(period.get("start"), str):
-        return False
-    bounds = date_range(period["start"])
-    return bounds is not None and bounds[0] > now
 
 
 def _has_extension(item: Mapping[str, Any], url: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 from fhir_server.errors import Forbidden
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import Clause, parse_search
-from fhir_server.search.values import date_range
+from fhir_server.security.periods import ended
 from fhir_server.security.scopes import Scopes
 from fhir_server.settings import SearchSettings
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
@@ -97,16 +97,6 @@ class Principal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _ended(period: Any, now: datetime) -> bool:
-    """Whether a FHIR Period has ended (an end date means the end of that day)."""
-    if not isinstance(period, dict) or not isinstance(period.get("end"), str):
-        return False
-    bounds = date_range(period["end"])
-    if bounds is None:
-        return False
-    return bool(bounds[1] <= now)
 
 
 def relative_user(value: str, base_url: str) -> str | None:
@@ -290,7 +280,7 @@ class PrincipalResolver:
 
 
 def _role_active(role: Mapping[str, Any]) -> bool:
-    return role.get("active") is not False and not _ended(role.get("period"), _now())
+    return role.get("active") is not False and not ended(role.get("period"), _now())
 
 
 def _organizations(roles: Sequence[Mapping[str, Any]]) -> list[str]:
