@@ -86,14 +86,16 @@ async def run_load(
 
 @contextmanager
 def database() -> Iterator[str]:
-    """FHIR_MONGODB_URI when set, else a fresh embedded server for this run."""
+    """FHIR_MONGODB_URI when set, else a fresh embedded server for this run, journaled
+    on every commit unless FHIR_DURABLE_WRITES=false (as the server would start it)."""
     uri = os.environ.get("FHIR_MONGODB_URI")
     if uri:
         yield uri
         return
+    durable = Settings().durable_writes
     with (
         tempfile.TemporaryDirectory(prefix="fhir-bench-") as data,
-        EmbeddedServer(data, cache_size="2G") as server,
+        EmbeddedServer(data, cache_size="2G", sync_on_commit=durable) as server,
     ):
         yield server.uri
 

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pymongo import AsyncMongoClient
 
 from bench.common import Result, Server, database, fhir_server, run_load
 from fhir_server.interactions.write import stamp
 from fhir_server.search.indexing import INDEX_VERSION, build_index
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.settings import SearchSettings
+from fhir_server.settings import Settings
+from fhir_server.storage.connection import open_client
 from fhir_server.storage.indexes import (
     IndexSelection,
     ensure_base_indexes,
@@ -179,9 +179,12 @@ async def bench_raw(
 ) -> list[Result]:
     """The raw driver: bare single-document work, and the server's own documents."""
     registry = SearchParameterRegistry.load_default()
-    client: AsyncMongoClient[Any] = AsyncMongoClient(uri, maxPoolSize=max(16, concurrency))
+    settings = Settings()  # the server's write concern, so both sides do the same work
+    client = await open_client(
+        uri, timeout_ms=settings.db_timeout_ms, durable=settings.durable_writes
+    )
     db = client[f"{db_name}_raw{concurrency}"]
-    selection = IndexSelection.from_setting(SearchSettings().indexes)
+    selection = IndexSelection.from_setting(settings.search.indexes)
     await ensure_search_indexes(db, registry, selection, ["Patient", "Observation"])
     await ensure_base_indexes(db)
     served = client[db_name]["Patient"]

@@ -2,8 +2,12 @@
 
 Start-up opens the database (the configured MongoDB, or the embedded server
 started as a child process) and builds the services (``bootstrap``);
-shutdown closes the client and stops the embedded server. ``fhir-server
-serve`` and the tests build the server with this same function.
+shutdown closes the client and stops the embedded server. While it runs, the
+embedded server is watched (``storage/supervisor.py``, exposed as
+``app.state.database``) and restarted if it dies; when it cannot be,
+``app.state.stop_serving`` is called (the CLI makes it stop uvicorn and exit
+non-zero). ``fhir-server serve`` and the tests build the server with this
+same function.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ from starlette.routing import Route
 
 from fhir_server import __version__
 from fhir_server.api import wellknown
+from fhir_server.api.availability import DatabaseGate
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
+from fhir_server.api.url_limit import UrlLengthLimit
 from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
 from fhir_server.settings import Settings
+from fhir_server.startup import StartupRefused
+from fhir_server.storage.data_dir import check_data_dir
 from fhir_server.storage.embedded import EmbeddedServer
+from fhir_server.storage.supervisor import EmbeddedSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +41,25 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    try:
+        async with _running(app, settings):
+            yield
+    except StartupRefused as exc:
+        app.state.startup_refused = exc  # the CLI says it in one line (fhir_server.cli.serve)
+        raise
+
+
+@asynccontextmanager
+async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     embedded: EmbeddedServer | None = None
     uri = settings.mongodb_uri
     if not uri:
         embedded = EmbeddedServer(
-            settings.data_dir,
+            check_data_dir(settings.data_dir),
             command=settings.embedded_command,
             cache_size=settings.embedded_cache_size,
             start_timeout=settings.embedded_start_timeout,
+            sync_on_commit=settings.durable_writes,
         )
         await asyncio.to_thread(embedded.start)
         uri = embedded.uri
@@ -55,9 +75,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "and send it as 'Authorization: Bearer <token>'",
                 extra={"data_dir": str(settings.data_dir)},
             )
+        if embedded is not None:
+            app.state.database = EmbeddedSupervisor(
+                embedded, settings, on_give_up=lambda: app.state.stop_serving()
+            )
+            app.state.database.start()
         try:
             yield
         finally:
+            if app.state.database is not None:
+                await app.state.database.stop()
             await storage.close()
     finally:
         if embedded is not None:
@@ -81,7 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
+    app.state.database = None  # the EmbeddedSupervisor, when the database is embedded
+    app.state.stop_serving = lambda: None  # the server cannot go on (set by the CLI)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(UrlLengthLimit, max_bytes=settings.max_url_bytes)
+    app.add_middleware(DatabaseGate)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.include_router(wellknown.router)

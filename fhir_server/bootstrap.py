@@ -14,9 +14,10 @@ import logging
 from typing import Any
 
 from fhir_server.errors import FhirError
-from fhir_server.ig import ImplementationGuide, content_hash
+from fhir_server.ig import ImplementationGuide, ImplementationGuideError, content_hash
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.services import Services
+from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
     break_glass,
@@ -32,15 +33,17 @@ from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import WriteHooks
-from fhir_server.resources.search_parameters import SearchParameterHooks, load_stored
+from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.security.audit import AuditHooks, AuditTrail
 from fhir_server.security.care_policy import CarePolicy
 from fhir_server.security.compartment import PatientCompartment
 from fhir_server.security.hooks import CareCircleHooks, PolicyRefresh
 from fhir_server.settings import Settings
+from fhir_server.startup import StartupRefused
 from fhir_server.storage.connection import open_client
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.repository import ReadScope, Repository
 
 log = logging.getLogger(__name__)
 
@@ -57,55 +60,89 @@ OPERATIONS = (
 
 
 async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoRepository]:
-    """Open the database and build the services; returns them and the storage to close."""
-    client = await open_client(uri, timeout_ms=settings.db_timeout_ms)
-    registry = SearchParameterRegistry.load_default()
-    repository = MongoRepository(client, client[settings.database], registry, settings.search)
-    await repository.ensure_base_indexes()
+    """Open the database and build the services; returns them and the storage to close.
+
+    Everything that can refuse the start (the IG, a changed IG resource that is
+    not valid FHIR, the profile settings) is judged before anything is written,
+    so a refused start leaves the database as it was.
+    """
     ig = ImplementationGuide.load(settings.ig_dir)
-    for sp in ig.of_type("SearchParameter"):
-        registry.add(sp)
-    compartment = PatientCompartment.load()
-    for sp in compartment.access_parameters(registry):  # the access rule's own index keys
-        registry.add(sp)
-    profiles = ProfileServices.build(ig, settings.profiles)
-    policy = CarePolicy(settings, repository, registry, ig, compartment)
-    trail = AuditTrail(repository, compartment.types)
-    hooks = WriteHooks()
-    hooks.register("*", AuditHooks(trail))
-    hooks.register("SearchParameter", SearchParameterHooks(registry, repository))
-    hooks.register("Patient", CareCircleHooks(repository))
-    for type_ in PolicyRefresh.TYPES:
-        hooks.register(type_, PolicyRefresh(policy))
-    operations = OperationRegistry()
-    for op in OPERATIONS:
-        operations.register(op)
-    services = Services(
-        settings=settings,
-        repository=repository,
-        search_params=registry,
-        ig=ig,
-        profiles=profiles,
-        hooks=hooks,
-        policy=policy,
-        operations=operations,
-        audit=trail,
+    client = await open_client(
+        uri, timeout_ms=settings.db_timeout_ms, durable=settings.durable_writes
     )
-    await write_implementation_guide(services)
-    await load_stored(registry, repository)  # runtime-created SearchParameters
-    await repository.ensure_indexes()
+    registry = SearchParameterRegistry.load_default()
+    repository = MongoRepository(
+        client,
+        client[settings.database],
+        registry,
+        settings.search,
+        retry_after=settings.db_retry_after,
+    )
+    try:
+        changed = await changed_ig_resources(repository, ig, settings.max_depth)
+        try:
+            profiles = ProfileServices.build(ig, settings.profiles)
+        except ValueError as exc:  # a FHIR_ENFORCE_PROFILES item names no IG profile or type
+            raise StartupRefused(
+                f"invalid setting FHIR_ENFORCE_PROFILES: {exc}", setting="FHIR_ENFORCE_PROFILES"
+            ) from exc
+        await repository.ensure_base_indexes()
+        for sp in ig.of_type("SearchParameter"):
+            registry.add(sp)
+        compartment = PatientCompartment.load()
+        for sp in compartment.access_parameters(registry):  # the access rule's own index keys
+            registry.add(sp)
+        policy = CarePolicy(settings, repository, registry, ig, compartment)
+        trail = AuditTrail(repository, compartment.types)
+        hooks = WriteHooks()
+        hooks.register("*", AuditHooks(trail))
+        hooks.register("Patient", CareCircleHooks(repository))
+        for type_ in PolicyRefresh.TYPES:
+            hooks.register(type_, PolicyRefresh(policy))
+        search_parameter_hooks = SearchParameterHooks(registry, repository)
+        hooks.register("SearchParameter", search_parameter_hooks)
+        shared_state = SharedState(repository, settings.shared_state_check_ms)
+        shared_state.watch(GENERATION, search_parameter_hooks.sync_stored)
+        operations = OperationRegistry()
+        for op in OPERATIONS:
+            operations.register(op)
+        services = Services(
+            settings=settings,
+            repository=repository,
+            search_params=registry,
+            ig=ig,
+            profiles=profiles,
+            hooks=hooks,
+            policy=policy,
+            operations=operations,
+            audit=trail,
+            shared_state=shared_state,
+        )
+        await write_implementation_guide(services, changed)
+        await shared_state.start()  # counters first: a change committed meanwhile is seen later
+        await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
+        await repository.ensure_indexes()
+    except BaseException:
+        await repository.close()
+        raise
     return services, repository
 
 
-async def write_implementation_guide(services: Services) -> None:
-    """Store the IG's served resources whose content changed since the last start."""
-    ctx = Context(services, services.settings.base_url.rstrip("/"))
-    written = 0
-    for resource in services.ig.served:
+async def changed_ig_resources(
+    repository: Repository, ig: ImplementationGuide, max_depth: int
+) -> list[dict[str, Any]]:
+    """The IG's served resources whose content differs from what is stored, each checked.
+
+    One that is not valid FHIR refuses the start (``ImplementationGuideError``)
+    before anything of that release is stored, so the database never holds
+    half a guide. Unchanged ones were checked when they were stored.
+    """
+    changed: list[dict[str, Any]] = []
+    for resource in ig.served:
         type_, id_ = resource["resourceType"], resource.get("id")
         if not id_:
             continue
-        current = await services.repository.read(type_, id_, ctx.scope)
+        current = await repository.read(type_, id_, ReadScope())
         if (
             current
             and current.resource
@@ -113,26 +150,35 @@ async def write_implementation_guide(services: Services) -> None:
         ):
             continue
         try:
-            check_structure(type_, resource)
+            check_structure(type_, resource, max_depth=max_depth)
         except FhirError as exc:
-            log.error(
-                "IG resource is invalid; not served",
-                extra={"resource": f"{type_}/{id_}", "problem": exc.message},
-            )
-            continue
+            raise ImplementationGuideError(
+                f"{type_}/{id_} is not a valid {type_}: {exc.message}"
+            ) from exc
+        changed.append(resource)
+    return changed
 
-        async def write(
-            tx: Context,
-            type_: str = type_,
-            id_: str = id_,
-            resource: dict[str, Any] = resource,
-        ) -> None:
+
+async def write_implementation_guide(
+    services: Services, changed: list[dict[str, Any]] | None = None
+) -> None:
+    """Store the IG's served resources whose content changed since the last start."""
+    ctx = Context(services, services.settings.base_url.rstrip("/"))
+    if changed is None:
+        changed = await changed_ig_resources(
+            services.repository, services.ig, services.settings.max_depth
+        )
+    for resource in changed:
+
+        async def write(tx: Context, resource: dict[str, Any] = resource) -> None:
+            type_, id_ = resource["resourceType"], resource["id"]
             previous = await tx.services.repository.read(type_, id_, tx.scope)
-            await store(tx, type_, id_, resource, previous=previous, method="PUT")
+            await store(
+                tx, type_, id_, resource, previous=previous, method="PUT", check_references=False
+            )
 
         await in_transaction(ctx, write)
-        written += 1
     log.info(
         "implementation guide loaded",
-        extra={"resources": len(services.ig.served), "written": written},
+        extra={"resources": len(services.ig.served), "written": len(changed)},
     )

@@ -106,12 +106,24 @@ class MultipleMatches(FhirError):
     """A conditional interaction's criteria matched more than one resource."""
 
 
+class UnresolvedReference(FhirError):
+    """A literal reference names a local resource that does not exist (referential integrity)."""
+
+
+class FailedDependency(FhirError):
+    """A batch entry needs another entry of the bundle, and that entry failed."""
+
+
 class PatchFailed(FhirError):
     """A well-formed patch could not be applied (failed test, missing path)."""
 
 
 class PayloadTooLarge(FhirError):
     """The request body is larger than ``FHIR_MAX_BODY_BYTES``."""
+
+
+class UriTooLong(FhirError):
+    """The request URL is longer than ``FHIR_MAX_URL_BYTES``."""
 
 
 class UnsupportedMediaType(FhirError):
@@ -163,9 +175,12 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     PreconditionFailed: (412, "conflict"),
     MultipleMatches: (412, "multiple-matches"),
     PayloadTooLarge: (413, "too-long"),
+    UriTooLong: (414, "too-long"),
     UnsupportedMediaType: (415, "not-supported"),
     TooCostly: (422, "too-costly"),
     PatchFailed: (422, "processing"),
+    UnresolvedReference: (422, "not-found"),
+    FailedDependency: (424, "processing"),
     NotImplementedInteraction: (501, "not-supported"),
     InternalError: (500, "exception"),
     DatabaseUnavailable: (503, "transient"),

@@ -104,6 +104,11 @@ def element_node(value: Any, path: str | None = None) -> Any:
     return ResourceNode.create_node(value, path)  # type: ignore[no-untyped-call]
 
 
+def node_data(item: Any) -> Any:
+    """The JSON value of an engine node (a plain value is its own data)."""
+    return item.data if isinstance(item, ResourceNode) else item
+
+
 def split_union(expression: str) -> list[str]:
     """Split a FHIRPath expression on its top-level ``|`` operators."""
     parts, depth, quote, start = [], 0, False, 0

@@ -13,14 +13,13 @@ by releasing a new IG.
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-log = logging.getLogger(__name__)
+from fhir_server.startup import StartupRefused
 
 
 @dataclass
@@ -30,30 +29,53 @@ class ImplementationGuide:
     root: Path | None = None
     resources: list[dict[str, Any]] = field(default_factory=list)
     served: list[dict[str, Any]] = field(default_factory=list)  # flagged conformance in the index
+    files: list[str] = field(default_factory=list)  # the file of each of ``resources``
     canonical_base: str | None = None
 
     @classmethod
     def load(cls, root: Path) -> ImplementationGuide:
-        """Read ``root/index.json`` and the files it lists (every ``*.json`` without one)."""
+        """Read ``root/index.json`` and every file it lists; refuse a guide that is not whole.
+
+        A missing index, an unreadable or unparsable file, or a file that is
+        not a FHIR resource raises ``ImplementationGuideError`` naming it:
+        serving with part of the guide would drop its rules silently.
+        """
         ig = cls(root)
         index_path = root / "index.json"
-        if not index_path.exists():
-            log.warning("no implementation guide index", extra={"path": str(index_path)})
-            for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
-                resource = _read(path)
-                if resource is not None:
-                    ig.resources.append(resource)
-            return ig
-        index = orjson.loads(index_path.read_bytes())
-        ig.canonical_base = index.get("canonicalBase") if isinstance(index, dict) else None
-        for item in index.get("files", []) if isinstance(index, dict) else []:
+        if not root.is_dir():
+            raise ImplementationGuideError(f"{root} is not a directory")
+        if not index_path.is_file():
+            raise ImplementationGuideError(
+                f"{index_path} is missing (an implementation guide folder lists its files in "
+                "index.json; scripts/build_ig_index.py writes it)"
+            )
+        index = _read_json(index_path)
+        files = index.get("files") if isinstance(index, dict) else None
+        if not isinstance(files, list):
+            raise ImplementationGuideError(f"{index_path} has no 'files' list")
+        ig.canonical_base = index.get("canonicalBase")
+        for item in files:
             name = item.get("file") if isinstance(item, dict) else item
-            resource = _read(root / name) if isinstance(name, str) else None
-            if resource is None:
-                continue
+            if not isinstance(name, str) or not name or Path(name).name != name:
+                raise ImplementationGuideError(f"{index_path} lists an invalid file entry {item!r}")
+            resource = _read_json(root / name)
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                raise ImplementationGuideError(f"{root / name} is not a FHIR resource")
             ig.resources.append(resource)
+            ig.files.append(name)
             if isinstance(item, dict) and item.get("conformance"):
                 ig.served.append(resource)  # examples of patient data are never served
+        return ig
+
+    @classmethod
+    def from_files(cls, root: Path) -> ImplementationGuide:
+        """Every ``*.json`` resource of a folder without an index (offline tools, test guides)."""
+        ig = cls(root)
+        for path in sorted(root.rglob("*.json")):
+            resource = _read_json(path)
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                ig.resources.append(resource)
+                ig.files.append(str(path.relative_to(root)))
         return ig
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:
@@ -79,13 +101,20 @@ class ImplementationGuide:
         return frozenset((r["resourceType"], r["id"]) for r in self.served if "id" in r)
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+class ImplementationGuideError(StartupRefused):
+    """The implementation guide cannot be served whole."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"implementation guide (FHIR_IG_DIR): {problem}", setting="FHIR_IG_DIR")
+
+
+def _read_json(path: Path) -> Any:
     try:
-        resource = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        log.warning("skipping unreadable IG file %s: %s", path, exc)
-        return None
-    return resource if isinstance(resource, dict) and "resourceType" in resource else None
+        return orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ImplementationGuideError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise ImplementationGuideError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def content_hash(resource: dict[str, Any]) -> str:

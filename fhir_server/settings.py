@@ -10,13 +10,25 @@ their own prefix so that each reads like the subsystem it tunes.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_IG_DIR = Path(__file__).resolve().parent.parent / "ig"
+# The implementation guide shipped with the code: package data, built from the source
+# ``ig/`` (in a checkout ``fhir_server/data/ig`` is a link to it, in a wheel a copy of
+# it). One rule wherever the server runs; FHIR_IG_DIR overrides it.
+DEFAULT_IG_DIR = Path(__file__).resolve().parent / "data" / "ig"
+
+Positive = Annotated[int, Field(gt=0)]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
+_INDEX_ITEM = re.compile(r"^(\*|[A-Z][A-Za-z]*)\.[A-Za-z_][A-Za-z0-9_\-]*$")
+_DATABASE_NAME = re.compile(r"^[^/\\. \"$*<>:|?]{1,63}$")
 
 
 class SearchSettings(BaseSettings):
@@ -29,20 +41,32 @@ class SearchSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FHIR_SEARCH_", env_file=None, extra="ignore")
 
-    max_chain_ids: int = 1000  # ids a chained / _has sub-query may return
-    max_chain_depth: int = 4
-    max_include: int = 1000  # resources _include + _revinclude may add to one page
-    max_iterate_depth: int = 3
-    max_criteria: int = 30  # parameters in one search
-    max_or_values: int = 100  # comma-separated values in one parameter
-    max_value_length: int = 512
-    max_wildcards: int = 4  # '%' in one :wildcard value
+    max_chain_ids: Positive = 1000  # ids a chained / _has sub-query may return
+    max_chain_depth: Positive = 4
+    max_include: Positive = 1000  # resources _include + _revinclude may add to one page
+    max_iterate_depth: Positive = 3
+    max_criteria: Positive = 30  # parameters in one search
+    max_or_values: Positive = 100  # comma-separated values in one parameter
+    max_value_length: Positive = 512
+    max_wildcards: Positive = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
-    scan_budget: int = 20000  # documents one page may examine when residual filters drop some
+    scan_budget: Positive = 20000  # documents one page may examine when residual filters drop some
     # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
     # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
     # to the defaults. Every index is paid on every write of its type.
     indexes: str = "default"
+
+    @field_validator("indexes")
+    @classmethod
+    def _index_selection(cls, value: str) -> str:
+        if value.strip().lower() == "all":
+            return value
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            if item != "default" and not _INDEX_ITEM.match(item):
+                raise ValueError(
+                    f"'{item}' is not 'default', 'all' or Type.code / *.code (e.g. Patient.name)"
+                )
+        return value
 
 
 class ProfileSettings(BaseSettings):
@@ -86,7 +110,7 @@ class AuthSettings(BaseSettings):
     leeway_seconds: int = 30  # clock skew tolerated on ``exp`` / ``nbf``
     jwks_refresh_seconds: int = 60  # an unknown ``kid`` refetches the JWKS at most this often
     http_timeout_seconds: float = 5.0  # fetching a JWKS URL
-    token_ttl_seconds: int = 3600  # default lifetime of a development token
+    ttl_seconds: int = 3600  # default lifetime of a development token
     # Where clients get tokens from the identity provider (advertised in SMART configuration).
     authorization_endpoint: str = ""
     token_endpoint: str = ""
@@ -111,18 +135,57 @@ class Settings(BaseSettings):
     database: str = "fhir"
     data_dir: Path = Path("./data")
     embedded_command: str = "secantusd-py"
-    embedded_start_timeout: float = 30.0
+    embedded_start_timeout: Annotated[float, Field(gt=0)] = 30.0
     embedded_cache_size: str = "1G"
-    db_timeout_ms: int = 5000
+    db_timeout_ms: Positive = 5000
+    # A 2xx promises the write is on disk: journaled commits (the embedded database
+    # fsyncs its journal on every commit; a replica set acknowledges with
+    # ``w: majority, j: true``). False trades that promise for throughput: a crash can
+    # then lose writes acknowledged in the last fraction of a second. See
+    # docs/decisions/0016-durable-writes.md.
+    durable_writes: bool = True
+    # Supervision of the embedded database (storage/supervisor.py): restarts after it
+    # dies, each after a doubling delay, before the server gives up and exits non-zero.
+    # (seconds: the first delay, doubled up to the max; how often the child process is
+    # checked; the uptime after which past restarts are forgotten).
+    embedded_restart_attempts: Annotated[int, Field(ge=0)] = 5
+    embedded_restart_delay: Annotated[float, Field(gt=0)] = 0.5
+    embedded_restart_delay_max: Annotated[float, Field(gt=0)] = 8.0
+    embedded_watch_interval: Annotated[float, Field(gt=0)] = 0.1
+    embedded_stable_after: Annotated[float, Field(gt=0)] = 60.0
+    db_retry_after: Positive = 2  # seconds, the Retry-After of a 503 while the database is down
 
     # HTTP
     base_url: str = ""  # absolute base for links; derived from the request when empty
-    max_body_bytes: int = 10 * 1024 * 1024
-    gzip_min_bytes: int = 1024
+    max_body_bytes: Positive = 10 * 1024 * 1024
+    gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024
+    # Proxies whose X-Forwarded-Proto / X-Forwarded-For are trusted (comma list, or *)
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Request URLs (path and query as sent) longer than this get a 414 OperationOutcome;
+    # 8 KiB is what common reverse proxies pass by default. Longer searches: POST _search.
+    max_url_bytes: int = Field(default=8 * 1024, ge=1024)
+    # What the HTTP server reads of a request line and headers before answering a plain 400
+    # itself; above max_url_bytes so that the server answers over-long URLs with a 414.
+    max_request_head_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
+    # uvicorn's HTTP/1.1 parser: "httptools" (default, the fast one; what it cannot parse,
+    # over-long URLs included, is answered with an OperationOutcome by http_server.py) or
+    # "h11" (pure Python, reads request heads up to max_request_head_bytes).
+    http_parser: Literal["h11", "httptools"] = "httptools"
+    # JSON nesting allowed in a request body and in any resource stored (MongoDB refuses
+    # documents nested over 100 levels; real resources stay far below 64).
+    max_depth: int = Field(default=64, ge=8, le=90)
+
+    # Several processes on one database: how often (at most) a process checks whether
+    # another one changed what it caches (runtime SearchParameters). 0: before every request.
+    shared_state_check_ms: Annotated[int, Field(ge=0)] = 1000
+
+    # Writes refuse a literal reference to a local resource that does not exist
+    # (format and target type are always checked; see docs/decisions/0012-references.md)
+    referential_integrity: bool = True
 
     # History and search paging
-    default_count: int = 20
-    max_count: int = 1000
+    default_count: Positive = 20
+    max_count: Positive = 1000
 
     # Implementation guide (FHIR JSON files with an index.json), served read-only
     ig_dir: Path = DEFAULT_IG_DIR
@@ -134,7 +197,122 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    # Subsystem groups, each with its own variables (see their docstrings).
+    # Subsystem groups, each with its own variables (see their docstrings). A new group is
+    # a BaseSettings class with its own env_prefix and one field here: validation, error
+    # messages and ``fhir-server config`` find it through ``settings_groups()``.
     search: SearchSettings = Field(default_factory=SearchSettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongodb_uri(cls, value: str) -> str:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("a MongoDB connection string starts with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not _DATABASE_NAME.match(value):
+            raise ValueError('a MongoDB database name: 1 to 63 characters, none of /\\. "$*<>:|?')
+        return value
+
+    @field_validator("embedded_cache_size")
+    @classmethod
+    def _cache_size(cls, value: str) -> str:
+        if not _SIZE.match(value):
+            raise ValueError("a size such as 512M or 1G")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an absolute http:// or https:// URL (the public base of the server)")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL has no query or fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> Settings:
+        if self.default_count > self.max_count:
+            raise ValueError(
+                f"FHIR_DEFAULT_COUNT ({self.default_count}) exceeds FHIR_MAX_COUNT "
+                f"({self.max_count})"
+            )
+        return self
+
+
+def settings_groups() -> dict[str, type[BaseSettings]]:
+    """The nested groups of ``Settings`` (``search``, ``profiles``, ...), by field name."""
+    out: dict[str, type[BaseSettings]] = {}
+    for name, info in Settings.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseSettings):
+            out[name] = info.annotation
+    return out
+
+
+def environment_name(model: type[BaseSettings], field: str) -> str:
+    """The variable that sets ``field`` of ``model``: its prefix plus the field, upper case,
+    unless the field names its variable itself (``FHIR_BREAK_GLASS_SECONDS``)."""
+    alias = model.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0].upper()
+    return f"{model.model_config.get('env_prefix', '')}{field}".upper()
+
+
+_SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "CREDENTIAL", "PRIVATE_KEY")
+
+
+def is_secret(name: str) -> bool:
+    """Whether a variable's value must never be printed (by its name)."""
+    return any(word in name.upper() for word in _SECRET_WORDS)
+
+
+def masked_uri(uri: str) -> str:
+    """A connection string with its password (and secret-looking options) replaced by ***."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    query = urlencode(
+        [(k, "***" if is_secret(k) else v) for k, v in parse_qsl(parts.query)], safe=",:*"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def shown(name: str, value: Any) -> str:
+    """A setting's value as it may be printed: secrets masked, passwords out of URLs."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = "" if value is None else str(value)
+    if is_secret(name) and text:
+        return "***"
+    return masked_uri(text) if "://" in text else text
+
+
+def effective_environment(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Every setting as the ``FHIR_*`` variable that sets it and its value, secrets masked."""
+    groups = settings_groups()
+    for field in Settings.model_fields:
+        if field in groups:
+            group = getattr(settings, field)
+            for sub in type(group).model_fields:
+                name = environment_name(type(group), sub)
+                yield name, shown(name, getattr(group, sub))
+        else:
+            name = environment_name(Settings, field)
+            yield name, shown(name, getattr(settings, field))

@@ -5,10 +5,11 @@ script reduces them to what ``fhir_server.profiles`` actually reads and writes
 compressed bundles into ``fhir_server/data/fhir-r4/``:
 
 * ``structuredefinitions.json.gz`` - every resource and data-type
-  StructureDefinition with its snapshot reduced to the fields the validator
-  reads (path, min, max, type codes/profiles/targetProfiles, contentReference,
-  required/extensible bindings, fixed/pattern values, constraints) and the
-  ``representation`` the XML format reads (which elements are XML attributes);
+  StructureDefinition with its snapshot reduced to the fields the validators
+  read (path, min, max, maxLength, type codes/profiles/targetProfiles and the
+  fhir-type/regex of primitive values, contentReference, required/extensible
+  bindings, fixed/pattern values, constraints) and the ``representation`` the
+  XML format reads (which elements are XML attributes);
 * ``extensions.json.gz`` - the core extension definitions (differential only,
   same reduction) that the IG in ``ig/`` uses, plus a few common ones;
 * ``terminology.json.gz`` - the core ValueSets bound *required* anywhere in
@@ -80,7 +81,18 @@ DEFAULT_EXTENSIONS = {
     "birthPlace",
 }
 
-ELEMENT_KEEP = ("id", "path", "sliceName", "min", "max", "contentReference", "representation")
+ELEMENT_KEEP = (
+    "id",
+    "path",
+    "sliceName",
+    "min",
+    "max",
+    "maxLength",
+    "contentReference",
+    "representation",
+)
+FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
 
 
 def reduce_element(element: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +111,14 @@ def reduce_element(element: dict[str, Any]) -> dict[str, Any]:
             for k in ("profile", "targetProfile"):
                 if t.get(k):
                     rt[k] = t[k]
+            # The JSON rules of the primitive types (profiles/elements.py): the FHIR type
+            # behind a FHIRPath System.* code (Element.id, Extension.url, X.value) and the
+            # regex a primitive's value must match.
+            for ext in t.get("extension", []):
+                if ext.get("url") == FHIR_TYPE_EXT:
+                    rt["fhirType"] = ext.get("valueUrl") or ext.get("valueString")
+                elif ext.get("url") == REGEX_EXT:
+                    rt["regex"] = ext["valueString"]
             types.append(rt)
         out["type"] = types
     binding = element.get("binding")

@@ -14,7 +14,9 @@ mints it, by the development issuer of the session's data directory;
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -31,6 +33,7 @@ import pytest_asyncio
 import uvicorn
 
 from fhir_server.app import create_app
+from fhir_server.http_server import uvicorn_config
 from fhir_server.security.tokens import mint_dev_token
 from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer
@@ -43,9 +46,13 @@ def mongo_uri() -> Iterator[str]:
     if configured:
         yield configured
         return
+    # The shared test database does not fsync its journal on each commit: that made the
+    # suite about 1.8x slower on a busy machine and loads a shared disk, and no test of
+    # this database survives a crash anyway. The durability of what `fhir-server serve`
+    # starts is tested on its own processes (storage/test_crash_durability.py).
     with (
         tempfile.TemporaryDirectory(prefix="fhir-test-db-") as data,
-        EmbeddedServer(data, cache_size="512M") as server,
+        EmbeddedServer(data, cache_size="512M", sync_on_commit=False) as server,
     ):
         yield server.uri
 
@@ -66,6 +73,11 @@ def token(
 
 def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
+
+
+def system_headers(data_dir: Path) -> dict[str, str]:
+    """A trusted system's token for a server started (as a process) on ``data_dir``."""
+    return bearer(token(Settings(data_dir=data_dir)))
 
 
 def make_settings(mongo_uri: str, **overrides: Any) -> Settings:
@@ -145,10 +157,9 @@ def live_server(mongo_uri: str) -> Iterator[LiveServer]:
     """The app under a real uvicorn on loopback, in a thread with its own loop."""
     port = _free_port()
     settings = make_settings(mongo_uri)
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
+    server = uvicorn.Server(
+        uvicorn_config(create_app(settings), settings, host="127.0.0.1", port=port)
     )
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -173,3 +184,46 @@ def patient(**extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+IG_DIR = Path(__file__).resolve().parents[1] / "ig"
+_LITERAL = re.compile(r'"reference":\s*"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]+)"')
+
+
+def ig_example_graph(*files: str) -> list[dict[str, Any]]:
+    """IG example files plus every IG example they reference, transitively.
+
+    Writes check that referenced resources exist, so a test that stores an
+    IG example stores what it points to as well.
+    """
+    by_key = {}
+    for path in IG_DIR.glob("*-example-*.json"):
+        resource = json.loads(path.read_text())
+        by_key[f"{resource['resourceType']}/{resource['id']}"] = (path, resource)
+    wanted = [json.loads((IG_DIR / f).read_text()) for f in files]
+    out: dict[str, dict[str, Any]] = {}
+    while wanted:
+        resource = wanted.pop()
+        key = f"{resource['resourceType']}/{resource['id']}"
+        if key in out:
+            continue
+        out[key] = resource
+        text = json.dumps(resource)
+        wanted.extend(
+            by_key[f"{t}/{i}"][1] for t, i in _LITERAL.findall(text) if f"{t}/{i}" in by_key
+        )
+    return list(out.values())
+
+
+async def put_ig_examples(http: httpx.AsyncClient, *files: str) -> None:
+    """Store IG examples and what they reference, in one transaction (PUT keeps their ids)."""
+    entries = [
+        {
+            "resource": r,
+            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+        }
+        for r in ig_example_graph(*files)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = await http.post("/", json=bundle)
+    assert response.status_code == 200, response.text

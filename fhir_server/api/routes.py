@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from fhir_server.api.availability import unavailable
 from fhir_server.api.errors import error_response
 from fhir_server.api.formats import error_type
 from fhir_server.api.negotiation import parse_body, read_body, response_media_type
@@ -40,7 +41,13 @@ def base_url(request: Request, services: Services) -> str:
 
 
 @router.get("/healthz", include_in_schema=False)
-async def healthz() -> JSONResponse:
+async def healthz(request: Request) -> Response:
+    """Liveness: 503 while the embedded database is down or has been given up on, so
+    that a process supervisor sees what clients see. An external database's outages
+    are /readyz's business: restarting this server would not cure them."""
+    database = request.app.state.database
+    if database is not None and not database.available:
+        return error_response(unavailable(database, request.app.state.settings.db_retry_after))
     return JSONResponse({"status": "ok"})
 
 
@@ -90,7 +97,11 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
         content_type = headers.get("content-type", "")
         req.content_type = content_type
         req.body = parse_body(
-            await read_body(request, settings.max_body_bytes), content_type, method
+            await read_body(request, settings.max_body_bytes),
+            content_type,
+            method,
+            interaction=req.interaction,
+            max_depth=settings.max_depth,
         )
     req.if_match = headers.get("if-match")
     req.if_none_match = headers.get("if-none-match")

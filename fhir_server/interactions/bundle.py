@@ -3,11 +3,17 @@
 https://hl7.org/fhir/R4/http.html#transaction. A transaction runs in one
 MongoDB transaction: all entries succeed or nothing is written. Entries are
 processed in the spec's order (DELETE, POST, PUT/PATCH, GET/HEAD) after
-``urn:uuid:`` fullUrls and conditional references (``Patient?identifier=..``)
-have been resolved to ``Type/id``; the response lists entries in the request's
-order. A failing entry fails the whole transaction with an OperationOutcome
-naming the entry. Batch entries run independently, each in its own
-transaction, and report their own status.
+references to other entries' fullUrls (``urn:uuid:`` placeholders, absolute
+URLs) and conditional references (``Patient?identifier=..``) have been
+resolved to ``Type/id`` (``bundle_references``); the response lists entries
+in the request's order. A failing entry fails the whole transaction with an
+OperationOutcome naming the entry; the existence of every referenced
+resource is checked once all entries are written, in the same transaction.
+
+Batch entries run independently, each in its own transaction, and report
+their own status - but in dependency order: an entry that references
+another entry's fullUrl runs after it, with the reference rewritten to the
+id the server gave it, and fails (424) without running if that entry failed.
 
 Every entry goes through ``dispatch.handle``, so the access policy decides
 each one exactly as it would a direct request.
@@ -18,25 +24,31 @@ from __future__ import annotations
 import base64
 import http
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
 from fhir_server.errors import (
+    FailedDependency,
     FhirError,
     InvalidRequest,
+    InvalidResource,
     Issue,
-    PreconditionFailed,
     operation_outcome,
 )
+from fhir_server.interactions import bundle_references, references
+from fhir_server.interactions.bundle_references import EntryRefs
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.create import find_existing, strip_type
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest, resolve
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import in_transaction, new_id
+from fhir_server.profiles import json_text
+from fhir_server.profiles.strict_json import MSG_STRUCTURE, check_bundle, check_bundle_entry
+from fhir_server.profiles.structure import check_structure
 from fhir_server.storage.repository import instant
 
 T = TypeVar("T")
@@ -62,20 +74,23 @@ def _fail(index: int, message: str) -> InvalidRequest:
 def _relative(ctx: Context, url: str) -> str:
     if url.startswith(ctx.base_url + "/"):
         return url[len(ctx.base_url) + 1 :]
-    if "://" in url:
+    if "://" in url.split("?", 1)[0]:  # a parameter value may hold a URL (identifier=http://..)
         raise InvalidRequest(f"'{url}' is not a URL of this server", msg_id="MRTC-BNDL-002")
     return url.lstrip("/")
 
 
-def _patch_body(index: int, resource: Any) -> tuple[Any, str]:
+def _patch_body(index: int, resource: Any, max_depth: int) -> tuple[Any, str]:
     """A PATCH entry carries its JSON Patch in a Binary (base64 data)."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
         raise _fail(index, "a PATCH entry must carry a Binary holding a JSON Patch")
+    check_structure("Binary", resource, max_depth=max_depth)  # contentType, base64 data
+    if "data" not in resource:
+        raise _fail(index, "the Binary of a PATCH entry must hold base64 JSON")
     try:
-        data = base64.b64decode(resource.get("data") or "", validate=True)
-        return orjson.loads(data), resource.get("contentType") or "application/json-patch+json"
-    except (ValueError, orjson.JSONDecodeError):
+        data = base64.b64decode("".join(resource["data"].split()), validate=True)
+    except ValueError:
         raise _fail(index, "the Binary of a PATCH entry must hold base64 JSON") from None
+    return json_text.loads(data, max_depth=max_depth), resource["contentType"]
 
 
 def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> list[Entry]:
@@ -83,9 +98,15 @@ def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> l
     if not isinstance(entries, list):
         raise InvalidRequest("Bundle.entry must be an array", msg_id="MRTC-BNDL-003")
     parsed = []
+    max_depth = ctx.settings.max_depth
     for i, raw in enumerate(entries):
         if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
             raise _fail(i, "every entry needs a request with method and url")
+        issues = check_bundle_entry(raw, i, max_depth)
+        if issues:
+            raise InvalidResource(
+                f"Bundle.entry[{i}] is invalid", issues=issues, msg_id=MSG_STRUCTURE
+            )
         request = raw["request"]
         method = str(request.get("method") or "").upper()
         url = request.get("url")
@@ -106,7 +127,10 @@ def parse_entries(ctx: Context, bundle: dict[str, Any], outer: FhirRequest) -> l
         freq.if_modified_since = request.get("ifModifiedSince")
         freq.prefer_handling = outer.prefer_handling
         if method == "PATCH":
-            freq.body, freq.content_type = _patch_body(i, raw.get("resource"))
+            try:
+                freq.body, freq.content_type = _patch_body(i, raw.get("resource"), max_depth)
+            except FhirError as exc:
+                raise _name_entry(exc, i, raw.get("fullUrl")) from None
         elif method in ("POST", "PUT"):
             freq.body = raw.get("resource")
             if freq.body is None and freq.interaction != "operation":
@@ -156,6 +180,9 @@ async def process(ctx: Context, req: FhirRequest, handle: EntryHandler) -> Outco
             expression=("Bundle.type",),
             msg_id="MRTC-BNDL-005",
         )
+    issues = check_bundle(bundle, ctx.settings.max_depth)
+    if issues:
+        raise InvalidResource("The Bundle is invalid", issues=issues, msg_id=MSG_STRUCTURE)
     if kind == "batch":
         return await _batch(ctx, bundle, req, handle)
     return await _transaction(ctx, bundle, req, handle)
@@ -165,49 +192,119 @@ async def _batch(
     ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: EntryHandler
 ) -> Outcome:
     raw_entries = bundle.get("entry") or []
-    out: list[dict[str, Any]] = []
-    for i, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+    if not isinstance(raw_entries, list):
+        raw_entries = []
+    bundle_references.refuse_duplicates(raw_entries)
+    owner = {
+        raw["fullUrl"]: i
+        for i, raw in enumerate(raw_entries)
+        if isinstance(raw, dict) and isinstance(raw.get("fullUrl"), str) and raw["fullUrl"]
+    }
+    parsed: dict[int, Entry] = {}
+    failed: dict[int, FhirError] = {}
+    for i, raw in enumerate(raw_entries):
         try:
             (entry,) = parse_entries(ctx, {"entry": [raw]}, req)
             entry.index = i
-            result = await handle(ctx, entry.request)
-            out.append(entry_response(ctx, result, req.prefer_return))
+            parsed[i] = entry
         except FhirError as exc:
-            out.append(error_entry(exc))
-    return Outcome(200, {"resourceType": "Bundle", "type": "batch-response", "entry": out})
+            failed[i] = exc
+    scans = {i: _scan(ctx, e, set(owner)) for i, e in parsed.items()}
+    for i, refs in scans.items():
+        if refs.unknown_placeholders:
+            failed[i] = bundle_references.unknown_placeholder_error(refs)
+    order, cyclic = bundle_references.dependency_order(
+        [scans.get(i) or EntryRefs(i, None) for i in range(len(raw_entries))], owner
+    )
+    for i in sorted(cyclic):
+        failed.setdefault(i, _cycle_error(scans[i], owner, cyclic))
+    out: dict[int, dict[str, Any]] = {}
+    resolved: dict[str, str] = {}
+    for i in order:
+        if i not in failed:
+            try:
+                outcome = await _run_batch_entry(
+                    ctx, parsed[i], scans[i], owner, failed, resolved, handle
+                )
+                out[i] = entry_response(ctx, outcome, req.prefer_return)
+                continue
+            except FhirError as exc:
+                failed[i] = exc
+        out[i] = error_entry(failed[i])
+    for i in cyclic:
+        out[i] = error_entry(failed[i])
+    entries = [out[i] for i in range(len(raw_entries))]
+    return Outcome(200, {"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 
 
-def _rewrite(value: Any, resolved: dict[str, str]) -> Any:
-    """Replace every ``reference`` naming a resolved fullUrl or condition."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str) and item in resolved:
-                value[key] = resolved[item]
-            else:
-                _rewrite(item, resolved)
-    elif isinstance(value, list):
-        for item in value:
-            _rewrite(item, resolved)
-    return value
+async def _run_batch_entry(
+    ctx: Context,
+    entry: Entry,
+    refs: EntryRefs,
+    owner: dict[str, int],
+    failed: dict[int, FhirError],
+    resolved: dict[str, str],
+    handle: EntryHandler,
+) -> Outcome:
+    """One batch entry, after the entries it references; records the id it got."""
+    for url, found in sorted(refs.internal.items()):
+        j = owner[url]
+        if j in failed:
+            where = found[0].location
+            raise FailedDependency(
+                f"{where}: not processed: it references {url}, the fullUrl of "
+                f"Bundle.entry[{j}], which failed ({failed[j].status} "
+                f"{http.HTTPStatus(failed[j].status).phrase})",
+                expression=(where,),
+                msg_id="MRTC-BNDL-013",
+            )
+    freq = entry.request
+    if freq.interaction == "create" and freq.type and entry.full_url:
+        freq.assigned_id = new_id()  # so that a reference to itself resolves
+        resolved[entry.full_url] = f"{freq.type}/{freq.assigned_id}"
+    await bundle_references.resolve_conditional(ctx, refs, resolved)
+    bundle_references.rewrite(refs, resolved)
+    outcome: Outcome = await handle(ctx, freq)
+    if outcome.stored is not None and entry.full_url:
+        resolved[entry.full_url] = f"{outcome.stored.type}/{outcome.stored.id}"
+    return outcome
 
 
-def _references(value: Any, found: set[str]) -> set[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                found.add(item)
-            else:
-                _references(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _references(item, found)
-    return found
+def _cycle_error(refs: EntryRefs, owner: dict[str, int], cyclic: set[int]) -> FhirError:
+    others = sorted({owner[u] for u in refs.depends_on if owner.get(u) in cyclic} - {refs.index})
+    names = ", ".join(f"Bundle.entry[{j}]" for j in others) or "other entries"
+    return InvalidRequest(
+        f"Bundle.entry[{refs.index}] is in, or depends on, a reference cycle with {names}: "
+        "a batch writes its entries one at a time, so entries that reference each other "
+        "need a transaction",
+        expression=(f"Bundle.entry[{refs.index}]",),
+        msg_id="MRTC-BNDL-014",
+    )
+
+
+def _scan(ctx: Context, e: Entry, full_urls: set[str]) -> EntryRefs:
+    """The bundle-internal and conditional references of a create or update entry."""
+    body = e.request.body if e.request.interaction in _WRITES else None
+    return bundle_references.scan(e.index, e.full_url, body, full_urls, ctx.base_url)
+
+
+_WRITES = frozenset({"create", "update", "conditional-update"})
 
 
 async def _transaction(
     ctx: Context, bundle: dict[str, Any], req: FhirRequest, handle: EntryHandler
 ) -> Outcome:
+    raw_entries = bundle.get("entry")
+    if isinstance(raw_entries, list):
+        bundle_references.refuse_duplicates(raw_entries)
     template = parse_entries(ctx, bundle, req)
+    full_urls = {e.full_url for e in template if e.full_url}
+    for e in template:
+        refs = _scan(ctx, e, full_urls)
+        if refs.unknown_placeholders:
+            raise _name_entry(
+                bundle_references.unknown_placeholder_error(refs), e.index, e.full_url
+            )
     targets: set[str] = set()
     for e in template:
         if e.request.type and e.request.id and e.request.method in ("PUT", "DELETE", "PATCH"):
@@ -221,19 +318,21 @@ async def _transaction(
         results: dict[int, Outcome] = {}
         resolved: dict[str, str] = {}
         ordered = sorted(entries, key=lambda e: ORDER[e.request.method])
+        tx = replace(tx, pending_references=[])  # checked once every entry is written
         for e in ordered:
             if e.request.method == "DELETE":
-                results[e.index] = await _at(e, handle(tx, e.request))
+                results[e.index] = await _at(e, handle(_entry_ctx(tx, e), e.request))
         for e in entries:
             await _at(e, _assign_identity(tx, e, resolved, results))
+        scans = {e.index: _scan(tx, e, full_urls) for e in entries}
         for e in entries:
-            await _at(e, _resolve_conditional_references(tx, e, resolved))
+            await _at(e, bundle_references.resolve_conditional(tx, scans[e.index], resolved))
         for e in entries:
-            if isinstance(e.request.body, dict):
-                _rewrite(e.request.body, resolved)
+            bundle_references.rewrite(scans[e.index], resolved)
         for e in ordered:
             if e.index not in results:
-                results[e.index] = await _at(e, handle(tx, e.request))
+                results[e.index] = await _at(e, handle(_entry_ctx(tx, e), e.request))
+        await references.verify(tx, tx.pending_references or [])
         return [entry_response(tx, results[e.index], req.prefer_return) for e in entries]
 
     out = await in_transaction(ctx, run)
@@ -271,29 +370,17 @@ async def _assign_identity(
         resolved[e.full_url] = f"{freq.type}/{freq.id}"
 
 
+def _entry_ctx(tx: Context, e: Entry) -> Context:
+    """The context an entry is written in: the bundle's, naming the entry for its checks."""
+    return replace(tx, bundle_entry=f"Bundle.entry[{e.index}]")
+
+
 async def _at(e: Entry, step: Awaitable[T]) -> T:
     """Await one entry's step; a failure names the entry and keeps its HTTP status."""
     try:
         return await step
     except FhirError as exc:
         raise _name_entry(exc, e.index, e.full_url) from None
-
-
-async def _resolve_conditional_references(tx: Context, e: Entry, resolved: dict[str, str]) -> None:
-    if not isinstance(e.request.body, dict):
-        return
-    for ref in sorted(_references(e.request.body, set())):
-        if ref in resolved or "?" not in ref:
-            continue
-        type_, _, query = ref.partition("?")
-        matches = await find_matches(tx, type_, query)
-        if len(matches) != 1:
-            raise PreconditionFailed(
-                f"Conditional reference '{ref}' matches {len(matches)} resources "
-                "(exactly one is required)",
-                msg_id="MRTC-BNDL-010",
-            )
-        resolved[ref] = f"{type_}/{matches[0].id}"
 
 
 def _name_entry(exc: FhirError, index: int, full_url: str | None) -> FhirError:

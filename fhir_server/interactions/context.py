@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from fhir_server.interactions.reference_kinds import Pending
 from fhir_server.interactions.services import Services
 from fhir_server.resources.hooks import Actor, AfterCommit
 from fhir_server.search.registry import SearchParameterRegistry
@@ -32,6 +33,10 @@ class Context:
     source: str = ""  # the client's network address (for the audit trail)
     # Actions to run once the current transaction commits (None: not in a transaction).
     after_commit: list[AfterCommit] | None = None
+    # Reference targets a transaction bundle checks once every entry is written
+    # (``interactions.references``); None: each write checks its own at once.
+    pending_references: list[Pending] | None = None
+    bundle_entry: str | None = None  # "Bundle.entry[3]" while a bundle entry is written
 
     @classmethod
     def for_request(cls, services: Services, base_url: str, *, request_id: str = "") -> Context:

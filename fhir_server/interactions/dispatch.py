@@ -118,6 +118,8 @@ _WRITES = frozenset({*_CHANGES, "create"})
 async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     """Authorise, run and audit one FHIR request (direct or a bundle entry)."""
     services = ctx.services
+    if ctx.scope.transaction is None:  # a bundle's entries run with the state it started with
+        await services.shared_state.refresh_if_due()
     try:
         await services.policy.authorize(
             ctx.principal,

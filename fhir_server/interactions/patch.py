@@ -26,6 +26,7 @@ from fhir_server.errors import (
 )
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
+from fhir_server.interactions.patch_document import check_document
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.write import (
@@ -76,14 +77,9 @@ def _compile(body: Any, content_type: str) -> jsonpatch.JsonPatch | MergePatch:
             "FHIRPath Patch is not supported",
             msg_id="MRTC-REST-070",
         )
-    if not isinstance(body, list) or not all(isinstance(op, dict) for op in body):
-        raise InvalidRequest(
-            "A JSON Patch document must be an array of operation objects",
-            msg_id="MRTC-REST-071",
-        )
     try:
-        return jsonpatch.JsonPatch(body)
-    except (jsonpatch.InvalidJsonPatch, TypeError, KeyError) as exc:
+        return jsonpatch.JsonPatch(check_document(body))
+    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
         raise InvalidRequest(f"Invalid JSON Patch: {exc}", msg_id="MRTC-REST-071") from None
 
 
@@ -91,7 +87,14 @@ def _apply(patch: jsonpatch.JsonPatch | MergePatch, current: StoredResource) -> 
     assert current.resource is not None
     try:
         result = patch.apply(copy.deepcopy(current.resource))
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        KeyError,
+        IndexError,
+        ValueError,
+    ) as exc:
         raise PatchFailed(
             f"The patch could not be applied to {current.type}/{current.id}: {exc}",
             msg_id="MRTC-REST-072",

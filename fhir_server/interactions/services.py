@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fhir_server.ig import ImplementationGuide
+from fhir_server.interactions.shared_state import SharedState
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.search.registry import SearchParameterRegistry
@@ -56,6 +57,7 @@ class Services:
     hooks: WriteHooks
     policy: AccessPolicy
     operations: Operations
+    shared_state: SharedState
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
     audit: AuditTrail | None = None  # None: requests are not audited (storage-level tests)
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fhir_server.errors import InvalidRequest, PreconditionFailed
+from fhir_server.interactions import references
 from fhir_server.interactions.context import Context
 from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import AfterCommit, WriteEvent
@@ -34,9 +35,13 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     and a type's ``normalise`` hook must not have effects (see
     ``resources.hooks``).
     """
-    resource = check_structure(type_, body)
+    max_depth = ctx.settings.max_depth
+    resource = check_structure(type_, body, max_depth=max_depth)
     services = ctx.services
     resource = await services.hooks.normalise(type_, resource)
+    if services.hooks.registered(type_):  # what is stored is what was validated
+        resource = check_structure(type_, resource, max_depth=max_depth)
+    references.check_format(ctx, type_, resource)  # 400 naming the element
     services.profiles.check_write(resource)  # 422 with one issue per violated rule
     return resource
 
@@ -62,11 +67,14 @@ async def store(
     previous: StoredResource | None,
     method: str,
     condition_key: str | None = None,
+    check_references: bool = True,
 ) -> StoredResource:
     """Write the next version of ``type_/id_`` inside the context's transaction.
 
     The type's ``effects`` hooks run in the same transaction; its
-    ``after_commit`` hooks are queued for when the transaction commits.
+    ``after_commit`` hooks are queued for when the transaction commits. New
+    local references are checked to exist, in the same transaction;
+    ``check_references=False`` is for the server's own content (the IG at start-up).
     """
     if ctx.after_commit is None or not ctx.in_transaction:
         raise RuntimeError("store() must run inside in_transaction(): versions need a session")
@@ -86,6 +94,10 @@ async def store(
         condition_key=condition_key,
     )
     stored = await ctx.services.repository.write(change, ctx.scope)
+    if check_references:  # after the write: a resource may point at itself
+        await references.check_targets_exist(
+            ctx, stored_json, previous.resource if previous else None
+        )
     event = WriteEvent(type_, id_, stored_json, previous, method, ctx.actor())
     await ctx.services.hooks.effects(event, ctx.scope)
     ctx.after_commit.extend(ctx.services.hooks.after_commit(event))

@@ -103,7 +103,7 @@ def _profile_issues(ctx: Context, bundle: dict[str, Any]) -> list[Issue]:
     if profiles is None:
         return []
     out: list[Issue] = []
-    for i, entry in enumerate(bundle["entry"]):
+    for i, entry in enumerate(bundle.get("entry", [])):
         where = f"Bundle.entry[{i}].resource"
         link_id = entry["resource"]["identifier"][0]["value"].rpartition("#")[2]
         for issue in profiles.issues_for(entry["resource"]):

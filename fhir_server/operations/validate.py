@@ -61,7 +61,7 @@ def validate_operation(
 
     The body is a ``Parameters`` (``resource``, ``mode``, ``profile``) or the
     resource itself (then ``mode``/``profile`` come from the keywords or the
-    query). ``structural`` is the caller's base (pydantic) validation, whose
+    query). ``structural`` is the caller's base (strict JSON) validation, whose
     issues come first; ``enforced`` are the profiles the deployment enforces
     for this type (``EnforcementPolicy.profiles_for``). The answer is always an
     OperationOutcome to be returned with HTTP 200: errors in it describe the
@@ -130,10 +130,10 @@ def validate_operation(
     return _outcome(issues)
 
 
-def _structural(type_: str) -> Callable[[dict[str, Any]], list[Issue]]:
+def _structural(type_: str, max_depth: int) -> Callable[[dict[str, Any]], list[Issue]]:
     def check(resource: dict[str, Any]) -> list[Issue]:
         try:
-            check_structure(type_, resource)
+            check_structure(type_, resource, max_depth=max_depth)
         except FhirError as exc:
             return exc.outcome_issues()
         return []
@@ -155,7 +155,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         query=query_params(req),
         resource_id=req.id,
         enforced=enforced,
-        structural=_structural(req.type),
+        structural=_structural(req.type, ctx.settings.max_depth),
     )
     return Outcome(200, outcome)
 

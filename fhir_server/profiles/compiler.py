@@ -8,12 +8,14 @@ Two modes:
   target-profile narrowing, slicing, invariants. What the differential does
   not restate is the base resource's business and is checked separately.
 * **base** (``compile_base``): a core resource or data type read from its
-  reduced *snapshot*, keeping only what pydantic's structural parse does not
+  reduced *snapshot*, keeping only what the structural check does not
   already check and what is cheap: required bindings and error-level
-  invariants (minus ``ele-1``/``ext-1``, which hold for any well-formed
-  JSON). The validator descends from an element into its data type's base
-  rules lazily, so recursive types (``Identifier.assigner.identifier``) cost
-  nothing until data makes them real.
+  invariants, as the reference validators evaluate them (``core_corrections``:
+  corrected texts, and ``ele-1``/``ext-1``/``txt-*`` left to the structural
+  check). The
+  validator descends from an element into its data type's base rules lazily,
+  so recursive types (``Identifier.assigner.identifier``) cost nothing until
+  data makes them real.
 
 Slice matchers (what identifies an item of each slice) are derived here from
 the discriminators and the slice's fixed/pattern/binding/type-profile
@@ -26,6 +28,7 @@ import re
 from typing import Any
 
 from fhir_server.fhirpath import Compiler
+from fhir_server.profiles import core_corrections
 from fhir_server.profiles.conformance import ConformanceSource
 from fhir_server.profiles.functions import compile_or_none
 from fhir_server.profiles.model import (
@@ -40,20 +43,6 @@ from fhir_server.profiles.model import (
 )
 from fhir_server.profiles.predicates import compile_predicate
 
-SKIPPED_CONSTRAINTS = frozenset({"ele-1", "ext-1"})
-# R4 core expressions that are wrong as published and were corrected in later
-# releases (R4B/R5): ``as()`` on a collection is an error in FHIRPath, so the R4
-# dom-3 cannot be evaluated by a conformant engine; use the ``ofType()`` form.
-CORE_ERRATA = {
-    "dom-3": (
-        "contained.where((('#'+id in (%resource.descendants().reference | "
-        "%resource.descendants().ofType(canonical) | %resource.descendants().ofType(uri) | "
-        "%resource.descendants().ofType(url))) or descendants().where(reference = '#').exists() "
-        "or descendants().where(ofType(canonical) = '#').exists() or "
-        "descendants().where(ofType(canonical) = '#').exists()).not()).trace('unmatched', id)"
-        ".empty()"
-    ),
-}
 CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 _EXT_FN = re.compile(r"""^extension\(\s*['"](?P<url>[^'"]+)['"]\s*\)$""")
 
@@ -331,13 +320,13 @@ class ProfileCompiler:
         for c in el.get("constraint", []):
             key = c.get("key", "")
             expression = c.get("expression")
-            if not expression or key in SKIPPED_CONSTRAINTS:
+            if expression:  # the reference validators' corrections (core_corrections)
+                expression = core_corrections.corrected(key, expression)
+            if not expression:
                 continue
             severity = c.get("severity", "error")
             if base_mode and severity != "error":
                 continue
-            if base_mode and key in CORE_ERRATA:
-                expression = CORE_ERRATA[key]
             predicate = compile_predicate(expression, self._compile)
             if predicate is None:
                 warnings.append(f"{rule.id}: constraint {key} cannot be compiled: {expression}")

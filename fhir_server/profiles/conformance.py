@@ -44,6 +44,11 @@ def _core_bundle(name: str) -> tuple[dict[str, Any], ...]:
     return tuple(e["resource"] for e in bundle.get("entry", []))
 
 
+def core_structure_definitions() -> tuple[dict[str, Any], ...]:
+    """The shipped R4 resource and data-type StructureDefinitions (reduced snapshots)."""
+    return _core_bundle("structuredefinitions.json.gz")
+
+
 class ConformanceSource:
     """StructureDefinitions by URL, plus a terminology service over the value sets."""
 
@@ -81,7 +86,10 @@ class ConformanceSource:
     @classmethod
     def from_ig(cls, ig_dir: Path | str = DEFAULT_IG_DIR, **kwargs: Any) -> ConformanceSource:
         """Core definitions plus the IG found in ``ig_dir`` (offline tools and tests)."""
-        return cls.from_guide(ImplementationGuide.load(Path(ig_dir)), **kwargs)
+        root = Path(ig_dir)
+        if (root / "index.json").exists():
+            return cls.from_guide(ImplementationGuide.load(root), **kwargs)
+        return cls.from_guide(ImplementationGuide.from_files(root), **kwargs)
 
     def add(self, resource: dict[str, Any], *, ig: bool = True) -> None:
         """Register one conformance resource (StructureDefinition/ValueSet/CodeSystem)."""

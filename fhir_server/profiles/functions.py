@@ -5,17 +5,23 @@ functions profiles use (``hasValue``, ``htmlChecks``, ``memberOf``,
 ``conformsTo``, ``resolve``). They are supplied here as user functions:
 ``memberOf`` is answered by the local terminology service, ``hasValue`` by
 the data itself; ``htmlChecks`` and ``conformsTo`` are permissive (the XHTML
-and nested-profile checks belong elsewhere) and ``resolve`` yields nothing,
-so an invariant that needs another resource cannot fail spuriously.
+and nested-profile checks belong elsewhere) and ``resolve`` finds contained
+resources (``#id``) only - it yields nothing for a reference to another
+resource, so an invariant that needs one cannot fail spuriously.
+
+The environment holds ``%resource`` and ``%rootResource`` as the FHIR
+specification defines them; fhirpathpy itself sets ``%context`` (the element
+the invariant is evaluated on) and ``%ucum``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-from fhir_server.fhirpath import Compiler, Evaluator, element_node
+from fhir_server.fhirpath import Compiler, Evaluator, element_node, node_data
 from fhir_server.terminology import TerminologyService
 
 log = logging.getLogger(__name__)
@@ -29,8 +35,24 @@ def _always_true(inputs: list[Any], *_: Any) -> list[bool]:
     return [True]
 
 
-def _nothing(inputs: list[Any], *_: Any) -> list[Any]:
-    return []
+# The resource whose ``contained`` list ``resolve()`` searches (set while evaluating).
+_CONTAINER: ContextVar[dict[str, Any] | None] = ContextVar("fhirpath_container", default=None)
+
+
+def _resolve(inputs: list[Any], *_: Any) -> list[Any]:
+    """``#id`` references to contained resources; nothing for any other reference."""
+    container = _CONTAINER.get() or {}
+    contained = container.get("contained")
+    out = []
+    for item in inputs:
+        data = node_data(item)
+        ref = data.get("reference") if isinstance(data, dict) else data
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            continue
+        for candidate in contained if isinstance(contained, list) else []:
+            if isinstance(candidate, dict) and candidate.get("id") == ref[1:]:
+                out.append(element_node(candidate, candidate.get("resourceType")))
+    return out
 
 
 def _member_of(terminology: TerminologyService | None) -> Callable[[list[Any], Any], list[bool]]:
@@ -63,7 +85,7 @@ def user_functions(terminology: TerminologyService | None) -> dict[str, Any]:
         "hasValue": {"fn": _has_value, "arity": {0: []}},
         "htmlChecks": {"fn": _always_true, "arity": {0: []}},
         "conformsTo": {"fn": _always_true, "arity": {1: ["String"]}},
-        "resolve": {"fn": _nothing, "arity": {0: []}},
+        "resolve": {"fn": _resolve, "arity": {0: []}},
         "memberOf": {"fn": _member_of(terminology), "arity": {1: ["String"]}},
     }
 
@@ -98,7 +120,8 @@ def runner(
         focus: Any = value
     else:
         focus = element_node(value, base_path)
-    env = {"resource": root, "rootResource": root_resource or root}
+    container = root_resource or root
+    env = {"resource": root, "rootResource": container}
     # Invariants on one element often share sub-expressions (same text, same compiled
     # function): evaluate each once per focus.
     memo: dict[int, list[Any]] = {}
@@ -106,7 +129,11 @@ def runner(
     def run(fn: Callable[..., list[Any]]) -> list[Any]:
         key = id(fn)
         if key not in memo:
-            memo[key] = fn(focus, env)
+            token = _CONTAINER.set(container)
+            try:
+                memo[key] = fn(focus, env)
+            finally:
+                _CONTAINER.reset(token)
         return memo[key]
 
     return run

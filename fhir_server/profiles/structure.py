@@ -1,59 +1,32 @@
-"""Base structural validation of request bodies with ``fhir.resources`` models.
+"""Base structural validation of request bodies: strict R4 JSON.
 
-The pydantic models know the shape of every R4 resource; this module turns
-their errors into OperationOutcome issues whose ``expression`` is a FHIRPath
-location (``Patient.name[0].given``), following the pydantic -> FHIR issue-type
-table idea of fhirstarter. The stored and served JSON is the client's own
-JSON (not the model's dump), so validation never rewrites data.
+Every resource a client sends is checked against the R4 JSON rules by
+``profiles/strict_json.py`` (element tables from the core
+StructureDefinitions): types exactly as the JSON format states them, the
+primitive regexes, cardinality, choices, no nulls or empty values, no
+unknown elements. Its issues carry FHIRPath locations
+(``Patient.name[0].given``). The stored and served JSON is the client's own
+JSON (not a model's dump), so validation never rewrites data; it is exactly
+the JSON that was checked. The ``fhir.resources`` models used before coerced
+in lax mode (``"active": "yes"`` passed) and ignore pydantic's strict mode;
+docs/decisions/0013-strict-fhir-json.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pydantic
-from fhir.resources.R4B import get_fhir_model_class
-
-from fhir_server.errors import InvalidResource, Issue
+from fhir_server.errors import InvalidResource
+from fhir_server.profiles.strict_json import MSG_STRUCTURE, check_resource
 from fhir_server.resource_types import require_type
 
-# pydantic error type -> FHIR issue type (http://hl7.org/fhir/issue-type)
-PYDANTIC_TO_ISSUE: dict[str, str] = {
-    "missing": "required",
-    "extra_forbidden": "structure",
-    "value_error": "value",
-    "string_type": "value",
-    "int_type": "value",
-    "int_parsing": "value",
-    "float_type": "value",
-    "float_parsing": "value",
-    "decimal_type": "value",
-    "decimal_parsing": "value",
-    "bool_type": "value",
-    "bool_parsing": "value",
-    "list_type": "structure",
-    "dict_type": "structure",
-    "model_type": "structure",
-    "string_pattern_mismatch": "value",
-    "string_too_long": "too-long",
-}
 
-
-def fhir_path(type_: str, loc: tuple[int | str, ...]) -> str:
-    """``('name', 0, 'given')`` -> ``Patient.name[0].given``."""
-    out = type_
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part != "__root__":
-            out += f".{part}"
-    return out
-
-
-def check_structure(type_: str, body: Any) -> dict[str, Any]:
+def check_structure(type_: str, body: Any, *, max_depth: int | None = None) -> dict[str, Any]:
     """Check ``body`` is a valid ``type_`` resource and return it unchanged.
 
     Raises ``InvalidResource`` with one issue per structural problem.
+    ``max_depth`` (``FHIR_MAX_DEPTH``) matters for JSON the request body did not
+    bound by itself, such as a patched resource.
     """
     require_type(type_)
     if not isinstance(body, dict):
@@ -68,25 +41,9 @@ def check_structure(type_: str, body: Any) -> dict[str, Any]:
             expression=(f"{type_}.resourceType",),
             msg_id="MRTC-REST-011",
         )
-    model = get_fhir_model_class(type_)
-    try:
-        model.model_validate(body)
-    except pydantic.ValidationError as exc:
-        issues = [
-            Issue(
-                severity="error",
-                code=PYDANTIC_TO_ISSUE.get(err["type"], "invalid"),
-                diagnostics=f"{fhir_path(type_, err['loc'])}: {err['msg']}",
-                expression=(fhir_path(type_, err["loc"]),),
-                msg_id="MRTC-REST-012",
-            )
-            for err in exc.errors()
-        ]
+    issues = check_resource(body, type_, max_depth)
+    if issues:
         raise InvalidResource(
-            f"The {type_} resource is invalid", issues=issues, msg_id="MRTC-REST-012"
-        ) from None
-    except (TypeError, ValueError) as exc:  # defensive: models may raise plain errors
-        raise InvalidResource(
-            f"The {type_} resource is invalid: {exc}", msg_id="MRTC-REST-012"
-        ) from None
+            f"The {type_} resource is invalid", issues=issues, msg_id=MSG_STRUCTURE
+        )
     return body

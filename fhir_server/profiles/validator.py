@@ -8,7 +8,7 @@ expression (``Patient.name[0].family``, ``Observation.value.ofType(Quantity)``)
 and identified by the invariant key or a stable ``MRTC-PRF-*`` id (``rules``).
 
 On top of the profiles (unless ``base_checks=False``) it runs the cheap part
-of base validation that pydantic's structural parse does not: required
+of base validation that the structural check does not: required
 bindings and error-level invariants of the core resource and data types, and
 every extension whose definition is known (IG or core), with its context.
 

@@ -92,6 +92,10 @@ class WriteHooks:
     def _for(self, type_: str) -> tuple[TypeHooks, ...]:
         return (*self._hooks.get("*", ()), *self._hooks.get(type_, ()))
 
+    def registered(self, type_: str) -> bool:
+        """Whether any hook may change a ``type_`` resource (then it is validated again)."""
+        return bool(self._for(type_))
+
     async def normalise(self, type_: str, resource: Resource) -> Resource:
         for hooks in self._for(type_):
             resource = await hooks.normalise(resource)

@@ -160,7 +160,7 @@ def mint_dev_token(
         )
     key = load_or_create_dev_key(settings.data_dir)
     now = int(time.time())
-    lifetime = settings.auth.token_ttl_seconds if ttl is None else ttl
+    lifetime = settings.auth.ttl_seconds if ttl is None else ttl
     claims: dict[str, Any] = {
         "iss": dev_issuer(settings),
         "aud": dev_audience(settings),

@@ -6,6 +6,14 @@ runs as a separate process on a free loopback port. The launcher waits until
 the server answers ``ping`` and stops it (SIGTERM, then SIGKILL) when the
 server shuts down, so no orphan process is left behind. The child is put in
 its own process group and told to die with its parent on Linux.
+
+Durability: by default SecantusDB acknowledges a transaction commit before its
+journal is flushed (and ignores ``j: true`` on ``commitTransaction``), so a
+crash loses the last acknowledged writes. ``sync_on_commit`` (the default,
+from ``FHIR_DURABLE_WRITES``) starts it with ``--sync-on-commit``: every commit
+fsyncs the journal before it is acknowledged. The child's environment is also
+cleared of ``SECANTUS_TEST_FAST_STORAGE``, which would turn the journal off.
+Once started, ``storage/supervisor.py`` restarts it if it dies.
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from fhir_server.startup import StartupRefused
+
 log = logging.getLogger(__name__)
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(StartupRefused):
     """The embedded database could not be started."""
 
 
@@ -73,6 +83,7 @@ class EmbeddedServer:
         cache_size: str = "1G",
         start_timeout: float = 30.0,
         log_path: Path | None = None,
+        sync_on_commit: bool = True,
     ) -> None:
         self.data_dir = str(data_dir)
         self.command = command
@@ -80,6 +91,7 @@ class EmbeddedServer:
         self.cache_size = cache_size
         self.start_timeout = start_timeout
         self.log_path = log_path
+        self.sync_on_commit = sync_on_commit
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,14 +119,26 @@ class EmbeddedServer:
             "--log-level",
             "WARNING",
         ]
-        log.info("starting embedded database", extra={"port": self.port, "data": self.data_dir})
-        self.process = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            cwd=self.data_dir if self.data_dir != ":memory:" else None,
+        env = dict(os.environ)
+        if self.sync_on_commit:
+            args.append("--sync-on-commit")
+            env.pop("SECANTUS_TEST_FAST_STORAGE", None)
+        log.info(
+            "starting embedded database",
+            extra={"port": self.port, "data": self.data_dir, "sync_on_commit": self.sync_on_commit},
         )
+        try:
+            self.process = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+                cwd=self.data_dir if self.data_dir != ":memory:" else None,
+                env=env,
+            )
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the child holds its own copy; a restart opens it again
         self._wait_ready()
         return self
 

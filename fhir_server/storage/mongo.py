@@ -31,6 +31,8 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WriteConcernError,
+    WTimeoutError,
 )
 
 from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
@@ -40,6 +42,7 @@ from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import Clause, SearchRequest, Target
 from fhir_server.settings import SearchSettings
+from fhir_server.storage import generations as counters
 from fhir_server.storage import indexes
 from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
 from fhir_server.storage.paging import is_after, sort_key
@@ -71,16 +74,27 @@ def _unavailable_as_fhir(method: F) -> F:
     """The database being unreachable is the client's 503, said once, here.
 
     Above storage nobody knows the driver's exceptions; a caller sees the
-    typed ``DatabaseUnavailable`` and the API layer answers it.
+    typed ``DatabaseUnavailable`` (with ``Retry-After``) and the API layer
+    answers it. A durable write that no majority journaled in time is a 503
+    too: it may or may not have been applied, so the client reads first.
     """
 
     @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: MongoRepository, *args: Any, **kwargs: Any) -> Any:
+        retry = {"Retry-After": str(self.retry_after)}
         try:
-            return await method(*args, **kwargs)
+            return await method(self, *args, **kwargs)
         except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
             raise DatabaseUnavailable(
-                "The database is unreachable; try again later", msg_id="MRTC-REST-503"
+                "The database is unreachable; try again later",
+                headers=retry,
+                msg_id="MRTC-REST-503",
+            ) from exc
+        except (WTimeoutError, WriteConcernError) as exc:  # no majority journaled it in time
+            raise DatabaseUnavailable(
+                "The write was not confirmed durable in time; read before retrying",
+                headers=retry,
+                msg_id="MRTC-DB-003",
             ) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -97,8 +111,10 @@ class MongoRepository:
         settings: SearchSettings,
         *,
         max_attempts: int = 40,
+        retry_after: int = 2,
     ) -> None:
         self.client = client
+        self.retry_after = retry_after
         self.db = db
         self.registry = registry
         self.settings = settings
@@ -138,6 +154,20 @@ class MongoRepository:
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
+    @_unavailable_as_fhir
+    async def generations(self) -> dict[str, int]:
+        return await counters.read_all(self.db)
+
+    @_unavailable_as_fhir
+    async def ensure_generations(self, names: Sequence[str]) -> None:
+        await counters.ensure(self.db, list(names))
+
+    @_unavailable_as_fhir
+    async def bump_generation(self, name: str, scope: ReadScope) -> None:
+        if scope.transaction is None:
+            raise RuntimeError("bump_generation() must run inside transaction()")
+        await counters.bump(self.db, name, scope.transaction)
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -172,6 +202,27 @@ class MongoRepository:
         if doc is None or not await self._version_visible(doc, scope):
             return None
         return from_history(doc)
+
+    @_unavailable_as_fhir
+    async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
+        """id -> deleted flag, for those of ``ids`` that exist and the caller may see."""
+        if not ids:
+            return {}
+        restricted = scope.restriction is not None and (
+            scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
+        )
+        if not restricted:
+            cursor = self.db[type_].find(
+                {"_id": {"$in": list(ids)}}, {"del": 1}, session=scope.transaction
+            )
+            return {d["_id"]: bool(d.get("del")) async for d in cursor}
+        env = self.query_env(scope)
+        q = await compile_query(env, type_, [Clause("_id", list(ids), Target(type_, "_id"))])
+        if q.matches_nothing:
+            return {}
+        docs = await env.db[type_].find(q.filter, _FETCH, session=scope.transaction).to_list()
+        docs = await visible(env, q, [d for d in docs if all(t(d) for t in q.tests)])
+        return {d["_id"]: bool(d.get("del")) for d in docs}
 
     async def _version_visible(self, doc: dict[str, Any], scope: ReadScope) -> bool:
         """Whether the caller may see a past version (decided on its own content)."""

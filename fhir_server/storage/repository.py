@@ -114,6 +114,10 @@ class Repository(Protocol):
         self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None: ...
 
+    async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
+        """id -> deleted flag for those of ``ids`` that exist (reference checks)."""
+        ...
+
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page: ...
 
     async def write(self, change: Change, scope: ReadScope) -> StoredResource:
@@ -137,6 +141,16 @@ class Repository(Protocol):
     async def ensure_indexes(self, types: Sequence[str] | None = None) -> int: ...
 
     async def ping(self) -> None: ...
+
+    async def generations(self) -> dict[str, int]:
+        """Every shared-state counter (``storage.generations``): one small read."""
+        ...
+
+    async def ensure_generations(self, names: Sequence[str]) -> None: ...
+
+    async def bump_generation(self, name: str, scope: ReadScope) -> None:
+        """Move counter ``name`` inside ``scope``'s transaction."""
+        ...
 
 
 def now() -> datetime:

@@ -330,6 +330,7 @@ async def test_database_unreachable_is_503() -> None:
             r = await http.get("/Patient/abc")
             assert r.status_code == 503
             assert r.json()["issue"][0]["code"] == "transient"
+            assert r.headers["retry-after"] == "2"
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/healthz")).status_code == 200
             server.start()  # let the fixture drop its database

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import put_ig_examples
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 IG = Path(__file__).resolve().parents[2] / "ig"
 BASE = "https://mrtc.example.org/fhir"
@@ -41,8 +43,8 @@ def msg_ids(outcome: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 async def lea(client: httpx.AsyncClient) -> None:
-    r = await client.put("/Patient/example-lea", json=_load("Patient-example-lea.json"))
-    assert r.status_code in (200, 201), r.text
+    # The example response points at the patient, her care plan and the physician.
+    await put_ig_examples(client, "QuestionnaireResponse-example-lea-initial-msp.json")
 
 
 async def test_extract_is_advertised(client: httpx.AsyncClient) -> None:

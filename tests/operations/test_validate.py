@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import put_ig_examples
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 IG = Path(__file__).resolve().parents[2] / "ig"
 
@@ -65,11 +67,13 @@ async def test_write_violating_a_claimed_profile_is_refused(client: httpx.AsyncC
     outcome = r.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert any("Patient.birthDate" in i.get("expression", []) for i in outcome["issue"])
+    await put_ig_examples(client, "Organization-example-msp.json")  # her managing organisation
     accepted = await client.post("/Patient", json=lea())
     assert accepted.status_code == 201, accepted.text
 
 
 async def test_instance_validate_of_stored_resource(client: httpx.AsyncClient) -> None:
+    await put_ig_examples(client, "Organization-example-msp.json")
     created = await client.put("/Patient/lea-stored", json={**lea(), "id": "lea-stored"})
     assert created.status_code == 201
     r = await client.get("/Patient/lea-stored/$validate")

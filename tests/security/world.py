@@ -57,8 +57,9 @@ def role(
         "id": id_,
         "active": True,
         "organization": {"reference": f"Organization/{org}"},
-        "code": [{"coding": [{"system": s, "code": c}]} for s, c in codes],
     }
+    if codes:
+        body["code"] = [{"coding": [{"system": s, "code": c}]} for s, c in codes]
     if practitioner_id:
         body["practitioner"] = {"reference": f"Practitioner/{practitioner_id}"}
     return body

@@ -290,5 +290,7 @@ def extract(questionnaire: dict[str, Any], response: dict[str, Any]) -> Extracti
                 MSG_NOTHING_TO_EXTRACT,
             )
         )
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction"}
+    if entries:  # FHIR JSON has no empty arrays: an empty transaction has no "entry"
+        bundle["entry"] = entries
     return Extraction(bundle, issues, normalised)

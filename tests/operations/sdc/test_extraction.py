@@ -17,6 +17,7 @@ import pytest
 from fhir_server.errors import ProfileViolation
 from fhir_server.operations import sdc
 from fhir_server.operations.sdc import questionnaire as q
+from fhir_server.profiles.strict_json import check_resource
 from fhir_server.profiles.validator import ProfileValidator
 
 IG = Path(__file__).resolve().parents[3] / "ig"
@@ -224,7 +225,9 @@ def test_missing_height_gives_weight_only_and_says_why(validator: ProfileValidat
 
 def test_no_measure_at_all_gives_an_empty_transaction() -> None:
     extraction = sdc.extract(QUESTIONNAIRE, response(weight=None, height=None, bmi=None))
-    assert extraction.bundle == {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    # no "entry": [] (FHIR JSON has no empty arrays), so the Bundle can be submitted as is
+    assert extraction.bundle == {"resourceType": "Bundle", "type": "transaction"}
+    assert check_resource(extraction.bundle, "Bundle", None) == []
     assert extraction.issues[-1].msg_id == q.MSG_NOTHING_TO_EXTRACT
 
 
