@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -12,11 +13,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from fhir_server.app import create_app
+from fhir_server.security.devtokens import token_command
 from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer, free_port
 
@@ -97,15 +100,29 @@ def database() -> Iterator[str]:
         yield server.uri
 
 
+class Server(str):
+    """A running server's base URL, and the headers of a trusted system's token for it."""
+
+    headers: dict[str, str]
+
+
+def system_headers(data_dir: str | Path) -> dict[str, str]:
+    """A ``system/*.cruds`` token of the development issuer of ``data_dir`` (as the CLI mints)."""
+    token = token_command(data_dir, fhir_user=None, scope="system/*.cruds", ttl=24 * 3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextmanager
-def fhir_server(uri: str, database_name: str) -> Iterator[str]:
+def fhir_server(uri: str, database_name: str) -> Iterator[Server]:
     """The real server under uvicorn, in its own process, on a loopback port."""
     port = free_port()
+    data = tempfile.mkdtemp(prefix="fhir-bench-auth-")
     env = {
         **os.environ,
         "FHIR_MONGODB_URI": uri,
         "FHIR_DATABASE": database_name,
         "FHIR_LOG_LEVEL": "WARNING",
+        "FHIR_DATA_DIR": data,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhir_server", "serve", "--port", str(port)], env=env
@@ -122,10 +139,13 @@ def fhir_server(uri: str, database_name: str) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the FHIR server did not start")
             time.sleep(0.2)
-        yield base
+        server = Server(base)
+        server.headers = system_headers(data)
+        yield server
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @asynccontextmanager

@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import system_headers
 from fhir_server.storage.embedded import free_port
 
 TAG_SYSTEM = "urn:mrtc:crash-bench"
@@ -280,7 +281,8 @@ async def _load_until_killed(
     before = ledger.acked_versions
     landed = asyncio.Event()
     ledger.on_ack = landed.set
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    headers = system_headers(server.data)
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=30) as http:
         tasks = [
             asyncio.create_task(_worker(http, ledger, random.Random(rng.random())))
             for _ in range(workers)
@@ -302,10 +304,12 @@ class Findings:
     absent: int = 0  # not acknowledged, and nothing of it stored: fine
 
 
-async def _check(base: str, ledger: Ledger, concurrency: int = 8) -> Findings:
+async def _check(
+    base: str, ledger: Ledger, headers: dict[str, str], concurrency: int = 8
+) -> Findings:
     found = Findings()
     sem = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
 
         async def resource(type_: str, id_: str, versions: set[int]) -> None:
             async with sem:
@@ -373,7 +377,7 @@ def run(
                 if n < kills - 1:
                     restarts.append(server.start())
             restarts.append(server.start())
-            found = asyncio.run(_check(server.base, ledger))
+            found = asyncio.run(_check(server.base, ledger, system_headers(server.data)))
         finally:
             server.stop()
     return Report(

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import Result, database, fhir_server, run_load
+from bench.common import Result, Server, database, fhir_server, run_load
 from fhir_server.interactions.write import stamp
 from fhir_server.search.indexing import INDEX_VERSION, build_index
 from fhir_server.search.registry import SearchParameterRegistry
@@ -105,10 +105,12 @@ def make_transaction(i: int) -> dict[str, Any]:
 
 
 async def bench_server(
-    base: str, n: int, tx: int, concurrency: int
+    base: Server, n: int, tx: int, concurrency: int
 ) -> tuple[list[Result], list[str]]:
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(base_url=base, connector=connector) as http:
+    async with aiohttp.ClientSession(
+        base_url=base, connector=connector, headers=base.headers
+    ) as http:
         ids: list[str] = [""] * n
         offset = concurrency * 1_000_000
         minimal = {"Prefer": "return=minimal"}

@@ -17,6 +17,14 @@ returns the same documents (checked):
   paging       Observation?code=<common code>&_count=100, following next links through up
                to 10,000 results (one sample = one page)
 
+Then the access policy's cost (issue 9, item 7): the identity and obs-subject
+searches again, each sample with a fresh request context built as the HTTP
+layer builds it (token verified, principal resolved, restriction computed —
+the policy's short-lived cache warm, as for a user's second request), once
+as a trusted system (no restriction) and once as a practitioner habilitated
+through care circles on ``--habilitated`` records (the searched ones among
+them), same run, same data. The goal is a p50 within 1.3x of the system's.
+
 Usage::
 
     python -m bench.search_bench --patients 10000 --obs-per-patient 5 --samples 200
@@ -45,6 +53,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import search
 from fhir_server.interactions.write import stamp
 from fhir_server.search.values import MAX_STRING, date_range, norm_string
+from fhir_server.security.tokens import mint_dev_token
 from fhir_server.storage.embedded import EmbeddedServer
 from fhir_server.storage.repository import Change, ReadScope, Repository
 
@@ -337,7 +346,9 @@ async def _bench(args: argparse.Namespace, services: Any, storage: Any) -> dict[
 
     await pair("paging (per page)", f5, r5, args.paging_samples or pages)
 
-    out = {**info, "samples": args.samples, "results": []}
+    policy_results = await _policy(args, services, families, n_pat)
+
+    out = {**info, "samples": args.samples, "results": [], "policy": policy_results}
     print(f"\nSearch benchmark: {json.dumps(info)}")
     for fhir, raw in results:
         ratio = fhir.pct(50) / raw.pct(50) if raw.pct(50) else float("nan")
@@ -345,6 +356,93 @@ async def _bench(args: argparse.Namespace, services: Any, storage: Any) -> dict[
         print(raw.row() + f"   fhir/raw p50 x{ratio:.2f}")
         out["results"].append(
             {**fhir.as_dict(), "raw": raw.as_dict(), "ratio_p50": round(ratio, 2)}
+        )
+    return out
+
+
+CIRCLE = "https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category"
+G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+
+
+async def habilitate(repository: Repository, patients: list[str]) -> None:
+    """A doctor (Practitioner/bench-doc) in the care circle of each of ``patients``."""
+    lu = datetime(2026, 1, 2, tzinfo=UTC)
+    docs: list[dict[str, Any]] = [
+        {"resourceType": "Practitioner", "id": "bench-doc", "name": [{"family": "Bench"}]},
+        {
+            "resourceType": "PractitionerRole",
+            "id": "bench-doc-role",
+            "practitioner": {"reference": "Practitioner/bench-doc"},
+            "code": [{"coding": [{"system": G15, "code": "10"}]}],
+        },
+    ]
+    for pid in patients:
+        docs.append(
+            {
+                "resourceType": "CareTeam",
+                "id": f"circle-{pid}",
+                "status": "active",
+                "category": [{"coding": [{"system": CIRCLE, "code": "care-circle"}]}],
+                "subject": {"reference": f"Patient/{pid}"},
+                "participant": [{"member": {"reference": "Practitioner/bench-doc"}}],
+            }
+        )
+    for i in range(0, len(docs), 1000):
+        await insert(repository, docs[i : i + 1000], lu)
+
+
+async def _policy(
+    args: argparse.Namespace, services: Any, families: list[tuple[str, str]], n_pat: int
+) -> dict[str, Any]:
+    """The identity and obs-subject searches as a habilitated practitioner vs a system."""
+    rng = random.Random(args.seed + 1)
+    wanted = {f"p{(i * 7919) % len(families)}" for i in range(args.samples)}
+    wanted |= {f"p{(i * 104729) % n_pat}" for i in range(args.samples)}
+    others = [f"p{i}" for i in rng.sample(range(n_pat), min(n_pat, args.habilitated))]
+    patients = sorted(wanted | set(others[: max(0, args.habilitated - len(wanted))]))
+    if not args.reuse:
+        await habilitate(services.repository, patients)
+    settings = services.settings
+    policy = services.policy
+    system = "Bearer " + mint_dev_token(settings, scope="system/*.cruds")
+    doctor = "Bearer " + mint_dev_token(settings, fhir_user="Practitioner/bench-doc")
+    weight = f"{LOINC}|29463-7"
+
+    async def context(header: str) -> Context:
+        principal = await policy.authenticate(header, BASE)
+        return await Context.for_principal(services, BASE, principal)
+
+    def ident(i: int) -> list[tuple[str, str]]:
+        family, birth = families[(i * 7919) % len(families)]
+        return [("family", norm_string(family)[:3]), ("birthdate", birth)]
+
+    def obs(i: int) -> list[tuple[str, str]]:
+        subject = f"Patient/p{(i * 104729) % n_pat}"
+        return [("subject", subject), ("code", weight), ("_sort", "-date")]
+
+    out: dict[str, Any] = {"habilitated_patients": len(patients), "results": []}
+    print(f"\nAccess policy: a doctor habilitated on {len(patients)} records vs a system")
+    for name, type_, query in (("identity", "Patient", ident), ("obs-subject", "Observation", obs)):
+
+        def run(header: str, type_: str = type_, query: Any = query) -> Any:
+            async def op(k: int) -> list[str]:
+                return ids(await search(await context(header), type_, query(k)))
+
+            return op
+
+        as_system, as_doctor = run(system), run(doctor)
+        for sample in range(min(args.samples, 20)):  # the doctor sees the habilitated part
+            sys_ids, doc_ids = await as_system(sample), await as_doctor(sample)
+            assert set(doc_ids) <= set(sys_ids), (name, doc_ids, sys_ids)
+            if name == "obs-subject":
+                assert doc_ids == sys_ids, (name, doc_ids, sys_ids)
+        r_sys = await run_load(f"{name} as system", 1, args.samples, as_system)
+        r_doc = await run_load(f"{name} as doctor", 1, args.samples, as_doctor)
+        ratio = r_doc.pct(50) / r_sys.pct(50) if r_sys.pct(50) else float("nan")
+        print(r_sys.row())
+        print(r_doc.row() + f"   doctor/system p50 x{ratio:.2f} (goal <= 1.3)")
+        out["results"].append(
+            {**r_doc.as_dict(), "system": r_sys.as_dict(), "ratio_p50": round(ratio, 2)}
         )
     return out
 
@@ -362,6 +460,9 @@ def main() -> None:
         type=int,
         default=0,
         help="pages timed (default: one sweep of up to 10,000 results)",
+    )
+    ap.add_argument(
+        "--habilitated", type=int, default=500, help="records the benchmark doctor may open"
     )
     ap.add_argument("--database", default="search_bench")
     ap.add_argument("--reuse", action="store_true", help="skip loading; reuse the database")

@@ -22,6 +22,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route
 
 from fhir_server import __version__
+from fhir_server.api import wellknown
 from fhir_server.api.availability import DatabaseGate
 from fhir_server.api.middleware import RequestIdMiddleware
 from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
@@ -67,6 +68,13 @@ async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         services, storage = await build_services(settings, uri)
         app.state.services = services
         app.state.storage = storage
+        if not settings.auth.jwks:
+            log.info(
+                "authentication: this server is its own development issuer; get a token with "
+                f"`fhir-server token --data {settings.data_dir} [--fhir-user Practitioner/ID]` "
+                "and send it as 'Authorization: Bearer <token>'",
+                extra={"data_dir": str(settings.data_dir)},
+            )
         if embedded is not None:
             app.state.database = EmbeddedSupervisor(
                 embedded, settings, on_give_up=lambda: app.state.stop_serving()
@@ -107,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DatabaseGate)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
+    app.include_router(wellknown.router)
     app.router.routes.append(Route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS))
     return app

@@ -20,9 +20,11 @@ from fhir_server.interactions.services import Services
 from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
+    break_glass,
     expand,
     extract,
     lookup,
+    news_feed,
     reindex,
     validate,
     validate_code,
@@ -33,7 +35,10 @@ from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.security.policy import OpenPolicy
+from fhir_server.security.audit import AuditHooks, AuditTrail
+from fhir_server.security.care_policy import CarePolicy
+from fhir_server.security.compartment import PatientCompartment
+from fhir_server.security.hooks import CareCircleHooks, PolicyRefresh
 from fhir_server.settings import Settings
 from fhir_server.startup import StartupRefused
 from fhir_server.storage.connection import open_client
@@ -49,6 +54,8 @@ OPERATIONS = (
     lookup.OPERATION,
     extract.OPERATION,
     reindex.OPERATION,
+    break_glass.OPERATION,
+    news_feed.OPERATION,
 )
 
 
@@ -82,7 +89,16 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         await repository.ensure_base_indexes()
         for sp in ig.of_type("SearchParameter"):
             registry.add(sp)
+        compartment = PatientCompartment.load()
+        for sp in compartment.access_parameters(registry):  # the access rule's own index keys
+            registry.add(sp)
+        policy = CarePolicy(settings, repository, registry, ig, compartment)
+        trail = AuditTrail(repository, compartment.types)
         hooks = WriteHooks()
+        hooks.register("*", AuditHooks(trail))
+        hooks.register("Patient", CareCircleHooks(repository))
+        for type_ in PolicyRefresh.TYPES:
+            hooks.register(type_, PolicyRefresh(policy))
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         shared_state = SharedState(repository, settings.shared_state_check_ms)
@@ -97,8 +113,9 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             ig=ig,
             profiles=profiles,
             hooks=hooks,
-            policy=OpenPolicy(),
+            policy=policy,
             operations=operations,
+            audit=trail,
             shared_state=shared_state,
         )
         await write_implementation_guide(services, changed)

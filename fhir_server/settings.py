@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The implementation guide shipped with the code: package data, built from the source
@@ -90,6 +90,39 @@ class ProfileSettings(BaseSettings):
     enforce_profiles: str = ""
     unknown_profile_severity: Literal["warning", "error"] = "warning"
     profile_base_checks: bool = True
+
+
+class AuthSettings(BaseSettings):
+    """``FHIR_AUTH_*`` and ``FHIR_BREAK_GLASS_SECONDS``: who may call, and for how long.
+
+    Authentication is always on. With ``jwks`` empty the server is its own
+    development issuer: a key pair is generated once under the data
+    directory and ``fhir-server token`` signs tokens with it. In production
+    ``jwks`` names the identity provider's key set (an https URL or a file),
+    and ``issuer`` / ``audience`` are what its tokens must say.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_AUTH_", env_file=None, extra="ignore")
+
+    jwks: str = ""  # https URL or file path of the trusted JWKS; empty: development issuer
+    issuer: str = ""  # required ``iss``; empty with ``jwks`` empty: the development issuer's
+    audience: str = ""  # required ``aud``; empty with ``jwks`` empty: the development audience
+    leeway_seconds: int = 30  # clock skew tolerated on ``exp`` / ``nbf``
+    jwks_refresh_seconds: int = 60  # an unknown ``kid`` refetches the JWKS at most this often
+    http_timeout_seconds: float = 5.0  # fetching a JWKS URL
+    ttl_seconds: int = 3600  # default lifetime of a development token
+    # Where clients get tokens from the identity provider (advertised in SMART configuration).
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    # How long a caller's resolved identity and visible records are reused. Writes to
+    # CareTeam, Task, Practitioner(Role) and break-glass grants in this process reset it at once;
+    # the delay only bounds what other server processes see.
+    cache_seconds: float = 30.0
+    # The booklet's "about two hours" of break-glass access.
+    break_glass_seconds: int = Field(
+        default=7200,
+        validation_alias=AliasChoices("FHIR_BREAK_GLASS_SECONDS", "break_glass_seconds"),
+    )
 
 
 class Settings(BaseSettings):
@@ -169,6 +202,7 @@ class Settings(BaseSettings):
     # messages and ``fhir-server config`` find it through ``settings_groups()``.
     search: SearchSettings = Field(default_factory=SearchSettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("log_level")
     @classmethod
@@ -230,7 +264,11 @@ def settings_groups() -> dict[str, type[BaseSettings]]:
 
 
 def environment_name(model: type[BaseSettings], field: str) -> str:
-    """The variable that sets ``field`` of ``model``: its prefix plus the field, upper case."""
+    """The variable that sets ``field`` of ``model``: its prefix plus the field, upper case,
+    unless the field names its variable itself (``FHIR_BREAK_GLASS_SECONDS``)."""
+    alias = model.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0].upper()
     return f"{model.model_config.get('env_prefix', '')}{field}".upper()
 
 

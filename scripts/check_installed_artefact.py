@@ -64,10 +64,12 @@ def run(*args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Accept", "application/fhir+json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         request.add_header("Content-Type", "application/fhir+json")
     try:
@@ -187,7 +189,13 @@ def serve_and_check(venv: Path, work: Path, checks: Checks) -> None:
             raise CheckFailed("the CapabilityStatement names no implementation guide")
         checks.ok(f"the CapabilityStatement lists the IG's {len(expected)} profiles and the guide")
 
-        status, bundle = http("GET", f"{base}/StructureDefinition?_summary=count")
+        status, _ = http("GET", f"{base}/StructureDefinition?_summary=count")
+        if status != 401:
+            raise CheckFailed(f"a request without a token got {status}, not 401")
+        token = run(venv / "bin" / "fhir-server", "token", cwd=here, env=env).stdout.strip()
+        checks.ok("without a token: 401; `fhir-server token` prints one from the data directory")
+
+        status, bundle = http("GET", f"{base}/StructureDefinition?_summary=count", token=token)
         if status != 200 or not bundle.get("total"):
             raise CheckFailed(f"no StructureDefinition served: {status} {bundle}")
         checks.ok(f"the IG is served: {bundle['total']} StructureDefinitions")
@@ -198,7 +206,7 @@ def serve_and_check(venv: Path, work: Path, checks: Checks) -> None:
             "name": [{"use": "official", "family": "Martin", "given": ["Lina"]}],
             "gender": "female",
         }
-        status, outcome = http("POST", f"{base}/Patient", invalid)
+        status, outcome = http("POST", f"{base}/Patient", invalid, token=token)
         text = json.dumps(outcome)
         if status != 422 or "Patient.birthDate" not in text:
             raise CheckFailed(f"a Patient without birthDate claiming mrtc-patient got {status}")

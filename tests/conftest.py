@@ -4,13 +4,20 @@ Each test module gets its own database on that server and its own app (with
 its full lifespan), talked to over the ASGI transport; ``live_server`` runs
 the same app under a real uvicorn on a loopback port for tests that need real
 sockets and separate clients.
+
+Authentication is on, as in production: the default clients carry a trusted
+system's token (``system/*.cruds``) minted exactly as ``fhir-server token``
+mints it, by the development issuer of the session's data directory;
+``AppClient.client_for`` gives a client acting as a given user.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -27,6 +34,7 @@ import uvicorn
 
 from fhir_server.app import create_app
 from fhir_server.http_server import uvicorn_config
+from fhir_server.security.tokens import mint_dev_token
 from fhir_server.settings import Settings
 from fhir_server.storage.embedded import EmbeddedServer
 
@@ -49,11 +57,35 @@ def mongo_uri() -> Iterator[str]:
         yield server.uri
 
 
+# The development issuer's key pair of the test session (what `fhir-server token --data` reads).
+DATA_DIR = Path(tempfile.mkdtemp(prefix="fhir-test-data-"))
+atexit.register(shutil.rmtree, DATA_DIR, True)
+SYSTEM_SCOPE = "system/*.cruds"
+
+
+def token(
+    settings: Settings, *, fhir_user: str | None = None, scope: str | None = None, **claims: Any
+) -> str:
+    """A token of the development issuer, as `fhir-server token` prints it."""
+    default = "user/*.cruds" if fhir_user else SYSTEM_SCOPE
+    return mint_dev_token(settings, fhir_user=fhir_user, scope=scope or default, extra=claims)
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def system_headers(data_dir: Path) -> dict[str, str]:
+    """A trusted system's token for a server started (as a process) on ``data_dir``."""
+    return bearer(token(Settings(data_dir=data_dir)))
+
+
 def make_settings(mongo_uri: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "mongodb_uri": mongo_uri,
         "database": f"test_{uuid.uuid4().hex[:12]}",
         "log_level": "WARNING",
+        "data_dir": DATA_DIR,
     }
     values.update(overrides)
     return Settings(**values)
@@ -72,10 +104,24 @@ class AppClient:
     async def __aenter__(self) -> httpx.AsyncClient:
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
-        )
+        self.http = self.client_for()
         return self.http
+
+    def client_for(
+        self, fhir_user: str | None = None, *, scope: str | None = None, raw: str | None = None
+    ) -> httpx.AsyncClient:
+        """A client over the same ASGI app, acting as ``fhir_user`` (default: a system)."""
+        if raw is not None:
+            value = raw
+        elif self.settings.auth.jwks:  # an external issuer: the test signs its own tokens
+            value = ""
+        else:
+            value = token(self.settings, fhir_user=fhir_user, scope=scope)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://testserver",
+            headers=bearer(value) if value else {},
+        )
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.http is not None
@@ -99,8 +145,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class LiveServer(str):
+    """The base URL of a live server, with the settings it runs and a system token's headers."""
+
+    settings: Settings
+    headers: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def live_server(mongo_uri: str) -> Iterator[str]:
+def live_server(mongo_uri: str) -> Iterator[LiveServer]:
     """The app under a real uvicorn on loopback, in a thread with its own loop."""
     port = _free_port()
     settings = make_settings(mongo_uri)
@@ -114,7 +167,10 @@ def live_server(mongo_uri: str) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    live = LiveServer(f"http://127.0.0.1:{port}")
+    live.settings = settings
+    live.headers = bearer(token(settings))
+    yield live
     server.should_exit = True
     thread.join(timeout=15)
 

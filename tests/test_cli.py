@@ -53,8 +53,23 @@ def test_serve_embedded_then_stop_cleanly(tmp_path: Path, sig: signal.Signals) -
                 time.sleep(0.2)
         assert r.status_code == 200
         assert r.json()["resourceType"] == "CapabilityStatement"
-        created = httpx.post(
+        anonymous = httpx.post(
             f"http://127.0.0.1:{port}/Patient", json={"resourceType": "Patient"}, timeout=10
+        )
+        assert anonymous.status_code == 401
+        # the README's first request: a token from the development issuer of the same data
+        token = subprocess.run(
+            [sys.executable, "-m", "fhir_server", "token", "--data", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/Patient",
+            json={"resourceType": "Patient"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
         )
         assert created.status_code == 201
         assert _processes_using(data), "the embedded database should be running"

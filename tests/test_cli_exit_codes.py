@@ -14,6 +14,7 @@ import httpx
 
 from bench.crash_bench import database_pids
 from fhir_server.storage.embedded import free_port
+from tests.conftest import system_headers
 from tests.storage.test_supervisor import start_once_command
 
 
@@ -56,7 +57,9 @@ def test_serve_exits_non_zero_when_database_restarts_are_exhausted(tmp_path: Pat
                 pass
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
-        assert httpx.post(f"{base}/Patient", json={"resourceType": "Patient"}).status_code == 201
+        headers = system_headers(tmp_path / "data")
+        created = httpx.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=headers)
+        assert created.status_code == 201
 
         [database] = database_pids(tmp_path / "data")
         os.kill(database, signal.SIGKILL)

@@ -86,6 +86,13 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
     req = resolve("GET" if method == "HEAD" else method, path, request.url.query)
     req.params = [(k, v) for k, v in req.params if k not in FORMAT_PARAMS]
     headers = request.headers
+    base = base_url(request, services)
+    # Who is asking, before any body is read: only the CapabilityStatement is public.
+    principal = (
+        None
+        if req.interaction == "capabilities"
+        else await services.policy.authenticate(headers.get("authorization"), base)
+    )
     if method in WRITE_METHODS:
         content_type = headers.get("content-type", "")
         req.content_type = content_type
@@ -103,8 +110,13 @@ async def _serve(request: Request, path: str, pretty: bool) -> Response:
     prefer = headers.get("prefer")
     req.prefer_return = prefer_return(prefer)
     req.prefer_handling = prefer_handling(prefer)
-    base = base_url(request, services)
-    ctx = Context.for_request(services, base, request_id=request_id_var.get())
+    ctx = await Context.for_principal(
+        services,
+        base,
+        principal,
+        request_id=request_id_var.get(),
+        source=request.client.host if request.client else "",
+    )
     outcome = await handle(ctx, req)
     return render(
         outcome,

@@ -1,7 +1,8 @@
 """``fhir-server``: the one command an operator runs, one module per subcommand.
 
-``serve`` runs the server, ``config`` prints the configuration it would run
-with, ``ig check`` checks an implementation guide folder. Adding a
+``serve`` runs the server, ``token`` prints a development token, ``config``
+prints the configuration it would run with, ``ig check`` checks an
+implementation guide folder. Adding a
 subcommand is a module of this package that defines a ``click`` command (or
 group) and one ``main.add_command`` line below, in the section it belongs to;
 ``--help`` lists it there.
@@ -15,9 +16,10 @@ from fhir_server import FHIR_VERSION, __version__
 from fhir_server.cli.config import config
 from fhir_server.cli.ig import ig
 from fhir_server.cli.serve import serve
+from fhir_server.cli.token import token
 
 SECTIONS: dict[str, list[str]] = {
-    "Run": ["serve"],
+    "Run": ["serve", "token"],
     "Inspect": ["config", "ig"],
 }
 
@@ -62,3 +64,4 @@ def main() -> None:
 main.add_command(serve)
 main.add_command(config)
 main.add_command(ig)
+main.add_command(token)

@@ -89,6 +89,46 @@ def _resource_entry(ctx: Context, type_: str, codes: list[str], served: set[str]
     return entry
 
 
+def security(ctx: Context) -> dict[str, Any]:
+    """``rest.security``: SMART on FHIR bearer tokens (docs/security.md)."""
+    auth = ctx.settings.auth
+    out: dict[str, Any] = {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 bearer JWT (RS256/ES256), SMART v1 and v2 scopes",
+            }
+        ],
+        "description": (
+            "Every request but /metadata, /.well-known/smart-configuration, "
+            "/.well-known/jwks.json, /healthz and /readyz needs 'Authorization: Bearer <JWT>'. "
+            "The caller is the Practitioner or PractitionerRole named by the fhirUser claim "
+            "(or found by its RPPS identifier), or a trusted system (system/ scopes); it sees "
+            "the records it is habilitated on through their care circles or break-glass, "
+            "documents by the profession x category matrix of the IG. Refused reads answer "
+            "404, refused writes 403. Discovery: "
+            + ctx.base_url
+            + "/.well-known/smart-configuration"
+        ),
+    }
+    uris = [("authorize", auth.authorization_endpoint), ("token", auth.token_endpoint)]
+    present = [{"url": name, "valueUri": value} for name, value in uris if value]
+    if present:
+        out["extension"] = [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": present,
+            }
+        ]
+    return out
+
+
 def build(ctx: Context) -> dict[str, Any]:
     """This server's CapabilityStatement (cached per instance until a registry changes)."""
     cache_ = ctx.services.capabilities
@@ -114,6 +154,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "security": security(ctx),
                 "resource": [_resource_entry(ctx, t, type_codes, served) for t in SUPPORTED_TYPES],
                 "interaction": [{"code": code} for code in system_codes],
                 "operation": ctx.services.operations.capability_entries(None),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fhir_server.errors import InvalidRequest, MethodNotAllowed
+from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed
 from fhir_server.interactions import (
     bundle,
     capabilities,
@@ -110,18 +110,60 @@ _CHANGES = frozenset(
 )
 
 
+# Answered here by the audit trail; writes are audited in their own transaction (write hooks).
+_NOT_AUDITED = frozenset({"capabilities", "bundle"})
+_WRITES = frozenset({*_CHANGES, "create"})
+
+
 async def handle(ctx: Context, req: FhirRequest) -> Outcome:
-    """Authorise, run and translate storage failures for one FHIR request."""
+    """Authorise, run and audit one FHIR request (direct or a bundle entry)."""
     services = ctx.services
     if ctx.scope.transaction is None:  # a bundle's entries run with the state it started with
         await services.shared_state.refresh_if_due()
-    await services.policy.authorize(
+    try:
+        await services.policy.authorize(
+            ctx.principal,
+            AccessRequest(req.interaction, req.method, req.type, req.id, req.operation),
+        )
+        if req.interaction in _CHANGES and req.type and req.id:
+            _check_writable(services.ig.read_only, req.type, req.id)
+        outcome = await HANDLERS[req.interaction](ctx, req)
+    except FhirError as exc:
+        await _audit(ctx, req, exc.status, None, exc.message)
+        raise
+    if req.interaction not in _WRITES and req.operation not in _SELF_AUDITED:
+        await _audit(ctx, req, outcome.status, outcome.body, None)
+    return outcome
+
+
+# Operations that write their own AuditEvent (break-glass records the grant itself).
+_SELF_AUDITED = frozenset({"break-glass"})
+
+
+async def _audit(
+    ctx: Context, req: FhirRequest, status: int, body: object, error: str | None
+) -> None:
+    """One AuditEvent for an answered (or refused) request of an authenticated caller."""
+    trail = ctx.services.audit
+    if trail is None or ctx.principal is None or req.interaction in _NOT_AUDITED:
+        return
+    if not trail.concerns(req.type) and status < 400:
+        return
+    await trail.access(
         ctx.principal,
-        AccessRequest(req.interaction, req.method, req.type, req.id, req.operation),
+        interaction=req.interaction,
+        type_=req.type,
+        id_=req.id,
+        operation=req.operation,
+        query=req.query_string,
+        status=status,
+        body=body,
+        btg_patients=ctx.actor().break_glass,
+        scope=ctx.scope,
+        source=ctx.source,
+        request_id=ctx.request_id,
+        error=error,
     )
-    if req.interaction in _CHANGES and req.type and req.id:
-        _check_writable(services.ig.read_only, req.type, req.id)
-    return await HANDLERS[req.interaction](ctx, req)
 
 
 def _check_writable(read_only: frozenset[tuple[str, str]], type_: str, id_: str) -> None:

@@ -18,6 +18,7 @@ from fhir_server.interactions.shared_state import SharedState
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.search.registry import SearchParameterRegistry
+from fhir_server.security.audit import AuditTrail
 from fhir_server.security.policy import AccessPolicy
 from fhir_server.settings import Settings
 from fhir_server.storage.repository import Repository
@@ -58,6 +59,7 @@ class Services:
     operations: Operations
     shared_state: SharedState
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
+    audit: AuditTrail | None = None  # None: requests are not audited (storage-level tests)
 
     def conformance_version(self) -> str:
         """Changes whenever what the CapabilityStatement states may change."""

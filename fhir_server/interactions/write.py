@@ -78,6 +78,8 @@ async def store(
     """
     if ctx.after_commit is None or not ctx.in_transaction:
         raise RuntimeError("store() must run inside in_transaction(): versions need a session")
+    services = ctx.services
+    await services.policy.check_write(ctx.principal, ctx.scope, type_, id_, resource, previous)
     version = (previous.version + 1) if previous else 1
     when = now()
     stored_json = stamp(resource, id_, version, when) if resource is not None else None
@@ -96,7 +98,7 @@ async def store(
         await references.check_targets_exist(
             ctx, stored_json, previous.resource if previous else None
         )
-    event = WriteEvent(type_, id_, stored_json, previous, method)
+    event = WriteEvent(type_, id_, stored_json, previous, method, ctx.actor())
     await ctx.services.hooks.effects(event, ctx.scope)
     ctx.after_commit.extend(ctx.services.hooks.after_commit(event))
     return stored

@@ -29,6 +29,16 @@ Resource = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who made a write, as the audit trail records it (opaque to the hooks that ignore it)."""
+
+    principal: object | None = None
+    request_id: str = ""
+    source: str = ""  # the client's network address
+    break_glass: frozenset[str] = frozenset()  # patients open to it only through break-glass
+
+
+@dataclass(frozen=True)
 class WriteEvent:
     """One recorded version: what was written, and what it replaced."""
 
@@ -37,6 +47,7 @@ class WriteEvent:
     resource: Resource | None  # None: the resource was deleted
     previous: StoredResource | None
     method: str  # POST | PUT | PATCH | DELETE
+    actor: Actor = Actor()
 
     @property
     def deleted(self) -> bool:

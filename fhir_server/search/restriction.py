@@ -17,8 +17,18 @@ from fhir_server.search.request import Clause
 
 
 class Restriction(Protocol):
-    def clauses_for(self, type_: str) -> Sequence[Clause] | None:
-        """Criteria every visible ``type_`` resource meets (ANDed); None: no restriction."""
+    def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
+        """Criteria every visible ``type_`` resource meets (ANDed); None: no restriction.
+
+        ``given`` are the query's own criteria: a restriction may leave out what
+        they already imply (never add to them), so a query it cannot narrow
+        further does not pay for it.
+        """
+        ...
+
+    def follows(self, type_: str) -> str | None:
+        """For a type whose resources are visible exactly when what they point to is (a
+        Binary and its ``securityContext``): the reference parameter that points there."""
         ...
 
 
@@ -29,5 +39,8 @@ class TypeRestriction:
     by_type: Mapping[str, Sequence[Clause]] = field(default_factory=dict)
     default: Sequence[Clause] | None = None
 
-    def clauses_for(self, type_: str) -> Sequence[Clause] | None:
+    def clauses_for(self, type_: str, given: Sequence[Clause] = ()) -> Sequence[Clause] | None:
         return self.by_type.get(type_, self.default)
+
+    def follows(self, type_: str) -> str | None:
+        return None

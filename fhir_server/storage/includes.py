@@ -15,7 +15,14 @@ from typing import Any
 
 from fhir_server.errors import InvalidRequest, TooCostly
 from fhir_server.search.request import Include
-from fhir_server.storage.query import FETCH_FIELDS, NOT_DELETED, Env, and_filters, compile_query
+from fhir_server.storage.query import (
+    FETCH_FIELDS,
+    NOT_DELETED,
+    Env,
+    and_filters,
+    compile_query,
+    visible,
+)
 
 _LOCAL_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 Found = list[tuple[str, dict[str, Any]]]  # (type, stored document)
@@ -44,9 +51,9 @@ async def _find_in(
     docs = (
         await env.db[type_]
         .find(filt, FETCH_FIELDS, session=env.session)
-        .to_list(None if q.tests else limit + 1)
+        .to_list(None if q.tests or q.follows else limit + 1)
     )
-    return [d for d in docs if all(t(d) for t in q.tests)][: limit + 1]
+    return (await visible(env, q, [d for d in docs if all(t(d) for t in q.tests)]))[: limit + 1]
 
 
 def _forward_refs(env: Env, docs: Found, inc: Include) -> dict[str, set[str]]:

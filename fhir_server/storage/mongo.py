@@ -36,7 +36,7 @@ from pymongo.errors import (
 )
 
 from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
-from fhir_server.search.indexing import INDEX_VERSION, build_index
+from fhir_server.search.indexing import INDEX_VERSION, build_index, index_entry
 from fhir_server.search.matching import resource_matches
 from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParameterRegistry
@@ -47,7 +47,7 @@ from fhir_server.storage import indexes
 from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
 from fhir_server.storage.paging import is_after, sort_key
 from fhir_server.storage.query import FETCH_FIELDS as _FETCH
-from fhir_server.storage.query import Env, compile_query, find_all
+from fhir_server.storage.query import Env, Query, compile_query, find_all, visible
 from fhir_server.storage.repository import (
     Change,
     HistoryQuery,
@@ -175,7 +175,9 @@ class MongoRepository:
 
     @_unavailable_as_fhir
     async def read(self, type_: str, id_: str, scope: ReadScope) -> StoredResource | None:
-        restricted = scope.restriction is not None and scope.restriction.clauses_for(type_)
+        restricted = scope.restriction is not None and (
+            scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
+        )
         if restricted:
             # Read as a search by id, so the restriction is applied exactly as search applies it.
             env = self.query_env(scope)
@@ -183,7 +185,7 @@ class MongoRepository:
             if q.matches_nothing:
                 return None
             docs = await env.db[type_].find(q.filter, _FETCH, session=scope.transaction).to_list(2)
-            docs = [d for d in docs if all(t(d) for t in q.tests)]
+            docs = await visible(env, q, [d for d in docs if all(t(d) for t in q.tests)])
             return from_current(type_, docs[0]) if docs else None
         doc = await self.db[type_].find_one(
             {"_id": id_}, {"idx": 0, "ck": 0}, session=scope.transaction
@@ -197,7 +199,7 @@ class MongoRepository:
         doc = await self.db[HISTORY_COLLECTION].find_one(
             {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
         )
-        if doc is None or not self._version_visible(doc, scope):
+        if doc is None or not await self._version_visible(doc, scope):
             return None
         return from_history(doc)
 
@@ -206,7 +208,9 @@ class MongoRepository:
         """id -> deleted flag, for those of ``ids`` that exist and the caller may see."""
         if not ids:
             return {}
-        restricted = scope.restriction is not None and scope.restriction.clauses_for(type_)
+        restricted = scope.restriction is not None and (
+            scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
+        )
         if not restricted:
             cursor = self.db[type_].find(
                 {"_id": {"$in": list(ids)}}, {"del": 1}, session=scope.transaction
@@ -217,19 +221,40 @@ class MongoRepository:
         if q.matches_nothing:
             return {}
         docs = await env.db[type_].find(q.filter, _FETCH, session=scope.transaction).to_list()
-        return {d["_id"]: bool(d.get("del")) for d in docs if all(t(d) for t in q.tests)}
+        docs = await visible(env, q, [d for d in docs if all(t(d) for t in q.tests)])
+        return {d["_id"]: bool(d.get("del")) for d in docs}
 
-    def _version_visible(self, doc: dict[str, Any], scope: ReadScope) -> bool:
+    async def _version_visible(self, doc: dict[str, Any], scope: ReadScope) -> bool:
         """Whether the caller may see a past version (decided on its own content)."""
         if scope.restriction is None:
             return True
-        clauses = scope.restriction.clauses_for(doc["t"])
-        if not clauses:
+        type_ = doc["t"]
+        clauses = scope.restriction.clauses_for(type_) or []
+        follows = scope.restriction.follows(type_)
+        if not clauses and not follows:
             return True
         resource = doc.get("res")
         if resource is None:
             return False  # a deletion says nothing the restriction could be checked on
-        return resource_matches(self.registry, self.settings, resource, clauses) is True
+        if follows:
+            param = self.registry.get(type_, follows)
+            entry = index_entry(self.registry, param, resource) if param is not None else None
+            env = self.query_env(scope)
+            q = Query(type_, {}, follows=follows)
+            if not await visible(env, q, [{"idx": {follows: entry or {}}}]):
+                return False
+            if not clauses:
+                return True
+        # Only the entries the restriction reads: a history page may test many versions.
+        index: dict[str, Any] = {}
+        for clause in clauses:
+            param = clause.target.param
+            if param is not None and clause.target.code not in index:
+                entry = index_entry(self.registry, param, resource)
+                if entry:
+                    index[clause.target.code] = entry
+        matched = resource_matches(self.registry, self.settings, resource, clauses, index=index)
+        return matched is True
 
     @_unavailable_as_fhir
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page:
@@ -267,7 +292,7 @@ class MongoRepository:
                     sort_key(d, _HISTORY_SORT), anchor, _HISTORY_SORT
                 ):
                     continue
-                if self._version_visible(d, scope):
+                if await self._version_visible(d, scope):
                     out.append(d)
                     if len(out) == wanted:
                         break

@@ -18,7 +18,7 @@ from pymongo import ASCENDING
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.paging import Cursor, id_bound, id_number
-from fhir_server.storage.query import Env, Query, and_filters
+from fhir_server.storage.query import Env, Query, and_filters, visible
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ async def fetch_page(
     coll = env.db[q.type_]
     wanted = count + 1
     # a little slack absorbs deleted documents; predicates need more
-    batch = wanted + 5 if not q.tests else max(wanted * 2, 50)
+    batch = wanted + 5 if not (q.tests or q.follows) else max(wanted * 2, 50)
     out: list[dict[str, Any]] = []
     scanned = 0
     while True:
@@ -123,14 +123,14 @@ async def fetch_page(
             filt, q.projection, sort=sort, limit=batch, session=env.session
         ).to_list()
         scanned += len(docs)
-        for d in docs:
-            k = sort_key(d, sort)
-            if anchor is not None and not is_after(k, anchor, sort):
-                continue
-            if not d.get("del") and all(t(d) for t in q.tests):
-                out.append(d)
-                if len(out) == wanted:
-                    break
+        candidates = [
+            d
+            for d in docs
+            if (anchor is None or is_after(sort_key(d, sort), anchor, sort))
+            and not d.get("del")
+            and all(t(d) for t in q.tests)
+        ]
+        out += (await visible(env, q, candidates))[: wanted - len(out)]
         if len(out) >= wanted or len(docs) < batch:
             break
         if scanned >= env.settings.scan_budget:
@@ -162,7 +162,7 @@ async def _windowed_page(
     The result is the same as the plain query's.
     """
     wanted = count + 1
-    batch = wanted + 5 if not q.tests else max(wanted * 2, 50)
+    batch = wanted + 5 if not (q.tests or q.follows) else max(wanted * 2, 50)
     width = cursor.window
     low, low_op = cursor.id, "$gt"
     out: list[dict[str, Any]] = []
@@ -182,11 +182,8 @@ async def _windowed_page(
             )
             .to_list()
         )
-        for d in docs:
-            if not d.get("del") and all(t(d) for t in q.tests):
-                out.append(d)
-                if len(out) == wanted:
-                    break
+        candidates = [d for d in docs if not d.get("del") and all(t(d) for t in q.tests)]
+        out += (await visible(env, q, candidates))[: wanted - len(out)]
         if len(out) >= wanted or upper is None:
             break
         if len(docs) == batch:  # more in this window than a batch: continue inside it

@@ -40,6 +40,11 @@ FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
 SERVE_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1}
 COUNT_FIELDS = {"_id": 1, "lu": 1, "idx": 1}
 NOT_DELETED = {"$ne": True}
+# Where the caller's restriction goes in a filter: after a request's equality references and
+# string prefixes (a subject, a family name: a few documents), before its tokens and ranges
+# (a code, a date: many). The planner serves the first indexed clause; a restriction is an
+# `$in` over every record the caller may open, selective for a person, not for a structure.
+RANK_RESTRICTION = 25
 DocTest = Callable[[dict[str, Any]], bool]
 
 
@@ -68,11 +73,12 @@ class Query:
     sort: list[tuple[str, int]] = field(default_factory=list)  # ends with ("_id", dir)
     matches_nothing: bool = False
     with_index: bool = False  # fetch the whole idx (for _include), not just the sort keys
+    follows: str | None = None  # visible when what this parameter names is (restriction)
 
     @property
     def projection(self) -> dict[str, Any]:
         """What a page fetches: the served JSON, plus the index only where it is read."""
-        if self.with_index or self.tests:
+        if self.with_index or self.tests or self.follows:
             return FETCH_FIELDS
         return {**SERVE_FIELDS, **{f: 1 for f, _ in self.sort}}
 
@@ -301,13 +307,51 @@ async def compile_query(
     only ever be narrower than the unrestricted one.
     """
     parts = [await _clause_part(env, clause, clause.target) for clause in clauses]
-    restricted = env.restriction.clauses_for(type_) if env.restriction is not None else None
+    restricted = (
+        env.restriction.clauses_for(type_, clauses) if env.restriction is not None else None
+    )
     if restricted:
         inner = env.unrestricted()
-        parts += [await _clause_part(inner, c, c.target) for c in restricted]
+        for c in restricted:
+            part = await _clause_part(inner, c, c.target)
+            part.rank = max(part.rank, RANK_RESTRICTION)
+            parts.append(part)
     filt, tests = _merge(parts)
     matches_nothing = any(isinstance(v, dict) and v.get("$in") == [] for v in filt.values())
-    return Query(type_, filt, tests, sort_spec(env.registry, type_, sort), matches_nothing)
+    follows = env.restriction.follows(type_) if env.restriction is not None else None
+    return Query(
+        type_, filt, tests, sort_spec(env.registry, type_, sort), matches_nothing, follows=follows
+    )
+
+
+async def visible(env: Env, q: Query, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``docs`` without those whose followed resource the caller may not see.
+
+    A Binary is visible exactly when the resource its ``securityContext``
+    names is: one ``_id $in`` query per target type, under the caller's own
+    restriction, for a whole batch of candidates. A document that names no
+    resource (the no-patient key) is outside every record.
+    """
+    if q.follows is None or env.restriction is None or not docs:
+        return docs
+    wanted: dict[str, set[str]] = {}
+    keys_of: list[list[str]] = []
+    for d in docs:
+        keys = ((d.get("idx") or {}).get(q.follows) or {}).get("v") or []
+        keys_of.append(keys)
+        for key in keys:
+            type_, _, id_ = key.partition("/")
+            if id_ and "/" not in id_ and type_ in env.registry.types:
+                wanted.setdefault(type_, set()).add(id_)
+    seen: set[str] = set()
+    for type_, ids in wanted.items():
+        target = await compile_query(env, type_, [Clause("_id", sorted(ids), Target(type_, "_id"))])
+        seen |= {f"{type_}/{d['_id']}" for d in await find_all(env, target, len(ids), {"_id": 1})}
+    return [
+        d
+        for d, keys in zip(docs, keys_of, strict=True)
+        if any(k in seen for k in keys) or (keys and all(not k.partition("/")[2] for k in keys))
+    ]
 
 
 async def find_all(
@@ -317,15 +361,16 @@ async def find_all(
     if q.matches_nothing:
         return []
     proj = dict(projection)
-    if q.tests:
+    filtered = bool(q.tests or q.follows)
+    if filtered:
         proj.update(COUNT_FIELDS)
     docs = (
         await env.db[q.type_]
-        .find(q.live_filter, proj, limit=0 if q.tests else limit, session=env.session)
+        .find(q.live_filter, proj, limit=0 if filtered else limit, session=env.session)
         .to_list()
     )
     out = [d for d in docs if all(t(d) for t in q.tests)]
-    return out[:limit]
+    return (await visible(env, q, out))[:limit]
 
 
 async def count(env: Env, q: Query) -> int:
@@ -333,10 +378,14 @@ async def count(env: Env, q: Query) -> int:
     if q.matches_nothing:
         return 0
     coll = env.db[q.type_]
-    if not q.tests:
+    if not q.tests and not q.follows:
         return await coll.count_documents(q.live_filter, session=env.session)
     n = 0
+    batch: list[dict[str, Any]] = []
     async for d in coll.find(q.live_filter, COUNT_FIELDS, session=env.session):
         if all(t(d) for t in q.tests):
-            n += 1
-    return n
+            batch.append(d)
+        if len(batch) >= 500:
+            n += len(await visible(env, q, batch))
+            batch = []
+    return n + len(await visible(env, q, batch))

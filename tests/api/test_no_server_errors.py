@@ -24,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import LiveServer
+
 TYPES = ["Patient", "Observation", "Bundle", "CarePlan", "Task", "Basic", "Unicorn", "patient"]
 FIELDS = [
     "resourceType", "id", "meta", "active", "name", "given", "family", "gender", "birthDate",
@@ -124,8 +126,8 @@ def _patches() -> st.SearchStrategy[Any]:
 
 
 @pytest.fixture(scope="module")
-def http(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, headers=live_server.headers, timeout=30) as client:
         created = client.post(
             "/Patient",
             json={"resourceType": "Patient", "id": "x", "name": [{"family": "Prop"}]},

@@ -21,6 +21,7 @@ import pytest
 from lxml import etree
 
 from fhir_server.api.xml import json_to_xml, xml_to_json
+from tests.conftest import LiveServer
 from tests.resources.test_implementation_guide import examples
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -444,8 +445,8 @@ async def test_every_ig_example_is_accepted_as_one_xml_transaction(
         assert stored == {k: v for k, v in ex.items() if k != "meta"}
 
 
-async def test_xml_on_a_real_socket_with_gzip(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server) as live:
+async def test_xml_on_a_real_socket_with_gzip(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live_server, headers=live_server.headers) as live:
         r = await live.post("/Patient", content=patient_xml("LIVE-1"), headers=XML)
         assert r.status_code == 201
         created = as_json(r)

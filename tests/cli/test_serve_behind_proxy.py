@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fhir_server.storage.embedded import free_port
+from tests.conftest import system_headers
 
 from ._run import clean_env
 
@@ -48,7 +49,7 @@ def test_forwarded_proto_sets_the_links_only_from_a_trusted_proxy(
         created = httpx.post(
             f"{base}/Patient",
             json={"resourceType": "Patient"},
-            headers={"X-Forwarded-Proto": "https"},
+            headers={"X-Forwarded-Proto": "https", **system_headers(tmp_path / "data")},
             timeout=30,
         )
         assert created.status_code == 201

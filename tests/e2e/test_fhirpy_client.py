@@ -13,12 +13,16 @@ import pytest
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
 
+from tests.conftest import LiveServer
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 NIR = "urn:oid:1.2.250.1.213.1.4.8"
 
 
-async def test_fhirpy_round_trip(live_server: str) -> None:
-    client = AsyncFHIRClient(live_server, extra_headers={"Accept": "application/fhir+json"})
+async def test_fhirpy_round_trip(live_server: LiveServer) -> None:
+    client = AsyncFHIRClient(
+        live_server, extra_headers={"Accept": "application/fhir+json", **live_server.headers}
+    )
     value = uuid.uuid4().hex
     child = client.resource(
         "Patient",

@@ -12,20 +12,29 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import patient
+from tests.conftest import LiveServer, patient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_parallel_if_match_updates_exactly_one_wins_per_round(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server, timeout=60) as setup:
+async def test_parallel_if_match_updates_exactly_one_wins_per_round(
+    live_server: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=live_server, headers=live_server.headers, timeout=60
+    ) as setup:
         created = (await setup.post("/Patient", json=patient())).json()
     url = f"/Patient/{created['id']}"
-    clients = [httpx.AsyncClient(base_url=live_server, timeout=60) for _ in range(8)]
+    clients = [
+        httpx.AsyncClient(base_url=live_server, headers=live_server.headers, timeout=60)
+        for _ in range(8)
+    ]
     successes = 0
     try:
         for round_ in range(5):
-            async with httpx.AsyncClient(base_url=live_server) as reader:
+            async with httpx.AsyncClient(
+                base_url=live_server, headers=live_server.headers
+            ) as reader:
                 current = (await reader.get(url)).json()
             version = current["meta"]["versionId"]
 
@@ -43,15 +52,17 @@ async def test_parallel_if_match_updates_exactly_one_wins_per_round(live_server:
     finally:
         for c in clients:
             await c.aclose()
-    async with httpx.AsyncClient(base_url=live_server) as reader:
+    async with httpx.AsyncClient(base_url=live_server, headers=live_server.headers) as reader:
         final = (await reader.get(url)).json()
         history = (await reader.get(f"{url}/_history?_count=100")).json()
     assert int(final["meta"]["versionId"]) == 1 + successes
     assert len(history["entry"]) == 1 + successes
 
 
-async def test_parallel_unconditional_updates_are_all_recorded(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server, timeout=60) as c:
+async def test_parallel_unconditional_updates_are_all_recorded(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(
+        base_url=live_server, headers=live_server.headers, timeout=60
+    ) as c:
         created = (await c.post("/Patient", json=patient())).json()
         url = f"/Patient/{created['id']}"
         statuses = await asyncio.gather(*(c.put(url, json=created) for _ in range(12)))
@@ -62,11 +73,14 @@ async def test_parallel_unconditional_updates_are_all_recorded(live_server: str)
         assert len(history["entry"]) == 13
 
 
-async def test_64_parallel_conditional_creates_make_one_resource(live_server: str) -> None:
+async def test_64_parallel_conditional_creates_make_one_resource(live_server: LiveServer) -> None:
     value = uuid.uuid4().hex
     condition = f"identifier=urn:oid:1.2.250.1.213.1.4.8|{value}"
     body = patient(identifier=[{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": value}])
-    clients = [httpx.AsyncClient(base_url=live_server, timeout=120) for _ in range(64)]
+    clients = [
+        httpx.AsyncClient(base_url=live_server, headers=live_server.headers, timeout=120)
+        for _ in range(64)
+    ]
     try:
         responses = await asyncio.gather(
             *(c.post("/Patient", json=body, headers={"If-None-Exist": condition}) for c in clients)
@@ -78,13 +92,13 @@ async def test_64_parallel_conditional_creates_make_one_resource(live_server: st
     assert statuses == [200] * 63 + [201], statuses
     ids = {r.json()["id"] for r in responses}
     assert len(ids) == 1
-    async with httpx.AsyncClient(base_url=live_server) as c:
+    async with httpx.AsyncClient(base_url=live_server, headers=live_server.headers) as c:
         found = (await c.get(f"/Patient?{condition}")).json()
     assert len(found.get("entry", [])) == 1
 
 
 async def test_64_parallel_transactions_with_conditional_create_make_one(
-    live_server: str,
+    live_server: LiveServer,
 ) -> None:
     value = uuid.uuid4().hex
     condition = f"identifier=urn:oid:1.2.250.1.213.1.4.8|{value}"
@@ -100,7 +114,10 @@ async def test_64_parallel_transactions_with_conditional_create_make_one(
             },
         ],
     }
-    clients = [httpx.AsyncClient(base_url=live_server, timeout=120) for _ in range(64)]
+    clients = [
+        httpx.AsyncClient(base_url=live_server, headers=live_server.headers, timeout=120)
+        for _ in range(64)
+    ]
     try:
         responses = await asyncio.gather(*(c.post("/", json=bundle) for c in clients))
     finally:
@@ -109,6 +126,6 @@ async def test_64_parallel_transactions_with_conditional_create_make_one(
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses[:2]]
     statuses = sorted(r.json()["entry"][0]["response"]["status"] for r in responses)
     assert statuses == ["200 OK"] * 63 + ["201 Created"]
-    async with httpx.AsyncClient(base_url=live_server) as c:
+    async with httpx.AsyncClient(base_url=live_server, headers=live_server.headers) as c:
         found = (await c.get(f"/Patient?{condition}")).json()
     assert len(found.get("entry", [])) == 1

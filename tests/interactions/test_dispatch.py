@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -30,7 +31,13 @@ class RecordingPolicy:
         if request.method == "DELETE":
             raise Forbidden("deletes are not allowed here", msg_id="TEST-001")
 
-    def restriction(self, principal: object | None) -> Restriction | None:
+    async def authenticate(self, authorization: str | None, base_url: str) -> object | None:
+        return None
+
+    async def restriction(self, principal: object | None) -> Restriction | None:
+        return None
+
+    async def check_write(self, *args: Any) -> None:
         return None
 
 

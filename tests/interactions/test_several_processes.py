@@ -20,10 +20,12 @@ import pytest
 
 from fhir_server.storage.embedded import free_port
 from tests.cli._run import clean_env
+from tests.conftest import system_headers
 
 CHECK_MS = 500
 BOUND_S = CHECK_MS / 1000 + 2.0  # the check interval, plus a request and a reload on a busy CI
 NICKNAME = "http://example.org/fhir/StructureDefinition/nickname"
+AUTH: dict[str, str] = {}  # a trusted system's token, once the servers' data dir is known
 
 
 def _start(tmp_path: Path, mongo_uri: str, database: str) -> tuple[subprocess.Popen[str], str]:
@@ -62,6 +64,7 @@ def _wait_up(proc: subprocess.Popen[str], base: str) -> None:
 def two_servers(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterator[list[str]]:
     database = f"test_{uuid.uuid4().hex[:12]}"
     tmp = tmp_path_factory.mktemp("servers")
+    AUTH.update(system_headers(tmp / "data"))  # both serve from tmp: one development issuer
     started = [_start(tmp, mongo_uri, database) for _ in range(2)]
     try:
         for proc, base in started:
@@ -85,7 +88,10 @@ def _within_bound(check: Callable[[], bool]) -> float:
 
 def _search(base: str, code: str, value: str) -> httpx.Response:
     return httpx.get(
-        f"{base}/Patient", params={code: value}, headers={"Prefer": "handling=strict"}, timeout=10
+        f"{base}/Patient",
+        params={code: value},
+        headers={"Prefer": "handling=strict", **AUTH},
+        timeout=10,
     )
 
 
@@ -116,20 +122,26 @@ def test_search_parameter_reaches_the_other_process(two_servers: list[str]) -> N
         "type": "string",
         "expression": f"Patient.extension('{NICKNAME}').value",
     }
-    created = httpx.post(f"{first}/SearchParameter", json=definition, timeout=10)
+    created = httpx.post(f"{first}/SearchParameter", json=definition, headers=AUTH, timeout=10)
     assert created.status_code == 201, created.text
     written_first = uuid.uuid4().hex
-    assert httpx.post(f"{first}/Patient", json=_nicknamed(written_first), timeout=10).is_success
+    assert httpx.post(
+        f"{first}/Patient", json=_nicknamed(written_first), headers=AUTH, timeout=10
+    ).is_success
 
     waited = _within_bound(lambda: _search(second, code, written_first).status_code == 200)
     found = _search(second, code, written_first).json()
     assert len(found["entry"]) == 1, f"live on the second process after {waited:.2f}s"
     assert code in _capability_codes(second)
     written_second = uuid.uuid4().hex  # the second process now indexes with it too
-    assert httpx.post(f"{second}/Patient", json=_nicknamed(written_second), timeout=10).is_success
+    assert httpx.post(
+        f"{second}/Patient", json=_nicknamed(written_second), headers=AUTH, timeout=10
+    ).is_success
     assert len(_search(first, code, written_second).json()["entry"]) == 1
 
-    deleted = httpx.delete(f"{first}/SearchParameter/{created.json()['id']}", timeout=10)
+    deleted = httpx.delete(
+        f"{first}/SearchParameter/{created.json()['id']}", headers=AUTH, timeout=10
+    )
     assert deleted.status_code == 204
     _within_bound(lambda: _search(second, code, written_first).status_code == 400)
     assert code not in _capability_codes(second)

@@ -1,0 +1,23 @@
+"""The security tests' server: the MRTC world loaded by a trusted system, short break-glass."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from tests.conftest import AppClient, make_settings
+from tests.security.world import transaction
+
+BREAK_GLASS_SECONDS = 4
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world(mongo_uri: str) -> AsyncIterator[AppClient]:
+    settings = make_settings(mongo_uri)
+    settings.auth.break_glass_seconds = BREAK_GLASS_SECONDS
+    server = AppClient(settings)
+    async with server as system:
+        r = await system.post("/", json=transaction())
+        assert r.status_code == 200, r.text
+        yield server
