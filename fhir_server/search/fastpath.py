@@ -5,9 +5,11 @@ Most base parameters are paths like ``Patient.name.family`` or
 17 µs each, and a Patient write evaluates some forty of them; walking the
 JSON costs about 1 µs and gives the same values. Only paths whose every step
 is a known, non-choice element of the R4 model take this road (a choice such
-as ``Observation.value`` needs the engine's ``valueQuantity`` handling);
-everything else, and every union, keeps the engine. ``tests/search`` checks
-both agree on every parameter of every type over a corpus of resources.
+as ``Observation.value`` needs the engine's ``valueQuantity`` handling), and
+unions of such paths, and such paths narrowed to a reference target type
+(``.where(resolve() is Patient)``); everything else keeps the engine.
+``tests/search`` checks both agree on every parameter of every type over a
+corpus of resources.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from fhir_server.fhirpath import R4_MODEL as _MODEL
+from fhir_server.fhirpath import split_union
 
 _CHOICES: frozenset[str] = frozenset(_MODEL["choiceTypePaths"])
 _TYPES: dict[str, str] = _MODEL["path2Type"]
@@ -39,9 +44,78 @@ def _step_context(path: str) -> str | None:
     return None
 
 
-def compile_simple(expression: str) -> Callable[[Any], list[Any]] | None:
-    """A JSON walker for ``expression``, or None when it must go through the engine."""
-    text = expression.strip()
+_WHERE_RESOLVE = re.compile(r"^(?P<path>[^()]+)\.where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]+)\)$")
+Evaluator = Callable[[Any], list[Any]]
+
+
+def compile_simple(expression: str) -> Evaluator | None:
+    """A JSON walker for ``expression``, or None when it must go through the engine.
+
+    Besides plain paths, two shapes common in the base parameters are walked:
+    a union of walkable branches (``AuditEvent.agent.who | AuditEvent.entity.what``,
+    distinct values in order, like the engine's ``|``) and a reference path
+    narrowed by target type (``Observation.subject.where(resolve() is Patient)``:
+    the type named by the literal reference, as the engine's ``resolve`` stub
+    reads it).
+    """
+    branches = split_union(expression)
+    if len(branches) == 1:
+        return _compile_branch(branches[0])
+    compiled = [_compile_branch(b) for b in branches]
+    if any(c is None for c in compiled):
+        return None
+    evaluators = [c for c in compiled if c is not None]
+
+    def union(resource: Any) -> list[Any]:
+        out: list[Any] = []
+        seen: set[bytes] = set()
+        for evaluate in evaluators:
+            for value in evaluate(resource):
+                key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(value)
+        return out
+
+    return union
+
+
+def _compile_branch(text: str) -> Evaluator | None:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    narrowed = _WHERE_RESOLVE.match(text)
+    if narrowed is None:
+        return _compile_path(text)
+    walk = _compile_path(narrowed["path"])
+    if walk is None:
+        return None
+    wanted = narrowed["type"]
+
+    def of_type(resource: Any) -> list[Any]:
+        return [v for v in walk(resource) if _reference_type(v) == wanted]
+
+    return of_type
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _reference_type(value: Any) -> str | None:
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or "/" not in ref:
+        return None
+    return ref.split("/_history/")[0].split("/")[-2]
+
+
+def _compile_path(text: str) -> Evaluator | None:
     if not _SIMPLE.match(text):
         return None
     head, *steps = text.split(".")

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
     DuplicateKeyError,
     OperationFailure,
@@ -391,6 +392,60 @@ class MongoRepository:
         return StoredResource(
             type_, id_, change.version, change.last_updated, deleted, change.resource, change.method
         )
+
+    @_unavailable_as_fhir
+    async def write_many(self, changes: Sequence[Change], scope: ReadScope) -> list[StoredResource]:
+        """Record new resources in bulk (see ``Repository.write_many``)."""
+        session = scope.transaction
+        if session is None:
+            raise RuntimeError("write_many() must run inside transaction()")
+        if any(c.previous is not None or c.condition_key for c in changes):
+            raise ValueError("write_many() records new resources only; use write()")
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        history: list[dict[str, Any]] = []
+        for c in changes:
+            index = build_index(self.registry, c.type, c.resource) if c.resource else {}
+            by_type.setdefault(c.type, []).append(
+                {
+                    "_id": c.id,
+                    "vid": c.version,
+                    "lu": c.last_updated,
+                    "del": c.resource is None,
+                    "res": c.resource,
+                    "idx": index,
+                    "idxv": INDEX_VERSION,
+                }
+            )
+            history.append(
+                {
+                    "_id": f"{c.type}/{c.id}/{c.version}",
+                    "t": c.type,
+                    "id": c.id,
+                    "vid": c.version,
+                    "lu": c.last_updated,
+                    "del": c.resource is None,
+                    "res": c.resource,
+                    "m": c.method,
+                }
+            )
+        try:
+            for type_, docs in by_type.items():
+                await self._ensure_type_indexes(type_)
+                await self.db[type_].insert_many(docs, ordered=True, session=session)
+            if history:
+                await self.db[HISTORY_COLLECTION].insert_many(
+                    history, ordered=True, session=session
+                )
+        except BulkWriteError as exc:  # an id that already exists: a caller's mistake
+            raise VersionConflict(
+                f"A resource of the batch already exists: {exc}", msg_id="MRTC-REST-041"
+            ) from exc
+        return [
+            StoredResource(
+                c.type, c.id, c.version, c.last_updated, c.resource is None, c.resource, c.method
+            )
+            for c in changes
+        ]
 
     @_unavailable_as_fhir
     async def transaction(self, fn: Callable[[ReadScope], Awaitable[T]], scope: ReadScope) -> T:

@@ -124,6 +124,15 @@ class Repository(Protocol):
         """Record ``change`` inside ``scope``'s transaction (409 when it lost a race)."""
         ...
 
+    async def write_many(self, changes: Sequence[Change], scope: ReadScope) -> list[StoredResource]:
+        """Record several new resources (version 1 each) at once, inside ``scope``'s transaction.
+
+        One round trip per collection instead of two per resource: for what the
+        server writes in bulk (its audit trail), never for a version that
+        replaces another.
+        """
+        ...
+
     async def transaction(self, fn: Callable[[ReadScope], Awaitable[T]], scope: ReadScope) -> T:
         """Run ``fn`` in one transaction (re-run from the start when it loses a race)."""
         ...

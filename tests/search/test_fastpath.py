@@ -76,7 +76,7 @@ def test_fast_path_agrees_with_the_engine(registry: SearchParameterRegistry) -> 
     [
         "Observation.value",  # a choice: valueQuantity, valueString, ...
         "Patient.deceased",
-        "Patient.name | Patient.telecom",  # unions deduplicate: the engine's job
+        "Patient.name | Patient.deceased",  # a union with a branch the walker cannot take
         "Patient.name.where(use = 'official').family",
         "Patient.birthDate.extension",  # below a primitive
         "Patient.unknownElement",
@@ -84,3 +84,24 @@ def test_fast_path_agrees_with_the_engine(registry: SearchParameterRegistry) -> 
 )
 def test_what_stays_with_the_engine(expression: str) -> None:
     assert compile_simple(expression) is None
+
+
+def test_unions_and_reference_types_are_walked_like_the_engine() -> None:
+    audit = {
+        "resourceType": "AuditEvent",
+        "agent": [{"who": {"reference": "Practitioner/d"}}, {"who": {"reference": "Patient/p"}}],
+        "entity": [
+            {"what": {"reference": "Patient/p"}},
+            {"what": {"reference": "Observation/o/_history/2"}},
+            {"what": {"identifier": {"value": "x"}}},
+        ],
+    }
+    expression = (
+        "AuditEvent.agent.who.where(resolve() is Patient) | "
+        "AuditEvent.entity.what.where(resolve() is Patient)"
+    )
+    walker = compile_simple(expression)
+    assert walker is not None
+    assert walker(audit) == compile_expression(expression)(audit) == [{"reference": "Patient/p"}]
+    typed = compile_simple("AuditEvent.entity.what.where(resolve() is Observation)")
+    assert typed is not None and typed(audit) == [{"reference": "Observation/o/_history/2"}]
