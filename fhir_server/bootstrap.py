@@ -23,7 +23,9 @@ from fhir_server.operations import (
     break_glass,
     expand,
     extract,
+    identity_search,
     lookup,
+    match,
     news_feed,
     reindex,
     validate,
@@ -32,7 +34,10 @@ from fhir_server.operations import (
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
+from fhir_server.resources.consent import ConsentRules
 from fhir_server.resources.hooks import WriteHooks
+from fhir_server.resources.identity.rules import IdentityRules
+from fhir_server.resources.identity.traits import PATIENT_PROFILE
 from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.security.audit import AuditHooks, AuditTrail
@@ -56,6 +61,8 @@ OPERATIONS = (
     reindex.OPERATION,
     break_glass.OPERATION,
     news_feed.OPERATION,
+    identity_search.OPERATION,
+    match.OPERATION,
 )
 
 
@@ -96,6 +103,18 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         trail = AuditTrail(repository, compartment.types)
         hooks = WriteHooks()
         hooks.register("*", AuditHooks(trail))
+        hooks.register(
+            "Patient",
+            IdentityRules(
+                repository,
+                registry,
+                settings.search,
+                ig,
+                every_patient=settings.identity_rules == "all",
+                profile_check=lambda r: profiles.validator.validate(r, [PATIENT_PROFILE]),
+            ),
+        )
+        hooks.register("Consent", ConsentRules())
         hooks.register("Patient", CareCircleHooks(repository))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))

@@ -110,6 +110,14 @@ class UnresolvedReference(FhirError):
     """A literal reference names a local resource that does not exist (referential integrity)."""
 
 
+class BusinessRuleViolation(FhirError):
+    """A domain rule refuses the change (identity-vigilance, consent), with the reason."""
+
+
+class DuplicateRecord(FhirError):
+    """The resource would duplicate an existing one (a certain identity match)."""
+
+
 class FailedDependency(FhirError):
     """A batch entry needs another entry of the bundle, and that entry failed."""
 
@@ -181,6 +189,8 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     PatchFailed: (422, "processing"),
     UnresolvedReference: (422, "not-found"),
     FailedDependency: (424, "processing"),
+    BusinessRuleViolation: (422, "business-rule"),
+    DuplicateRecord: (409, "duplicate"),
     NotImplementedInteraction: (501, "not-supported"),
     InternalError: (500, "exception"),
     DatabaseUnavailable: (503, "transient"),

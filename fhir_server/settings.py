@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     # (format and target type are always checked; see docs/decisions/0012-references.md)
     referential_integrity: bool = True
 
+    # Which Patients the identity-vigilance rules apply to (resources/identity/rules.py,
+    # decision 0021): "mrtc" - every Patient that claims the MRTC profile or carries its
+    # identity data (status, birth place); "all" - every Patient, whoever writes it.
+    identity_rules: Literal["mrtc", "all"] = "mrtc"
+
     # History and search paging
     default_count: Positive = 20
     max_count: Positive = 1000
