@@ -68,8 +68,9 @@ def has_wildcard(text: str) -> bool:
 
 
 def masked(text: str) -> str:
-    """A name shown to someone who may not open the record: its initial and stars."""
+    """A name shown to someone who may not open the record: its initial, then three stars.
+
+    Always three: the length of a name would tell more than its initial.
+    """
     letters = normalised(text).replace(" ", "")
-    if not letters:
-        return "*"
-    return letters[0].upper() + "*" * max(2, len(letters) - 1)
+    return (letters[0].upper() if letters else "") + "***"

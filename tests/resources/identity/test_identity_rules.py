@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.resources.identity._patients import DOCUMENT, MODE, mrtc_patient, message_ids
+from tests.resources.identity._patients import DOCUMENT, MODE, message_ids, mrtc_patient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
