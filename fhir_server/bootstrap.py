@@ -24,6 +24,7 @@ from fhir_server.operations import (
     expand,
     extract,
     identity_search,
+    identity_sheet,
     lookup,
     match,
     news_feed,
@@ -63,6 +64,7 @@ OPERATIONS = (
     news_feed.OPERATION,
     identity_search.OPERATION,
     match.OPERATION,
+    identity_sheet.OPERATION,
 )
 
 
