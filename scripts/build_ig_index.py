@@ -28,6 +28,7 @@ CANONICAL_BASE = "https://mrtc.example.org/fhir"
 # Conformance resources the server serves read-only from ig/ (everything else is an example).
 CONFORMANCE_TYPES = {
     "ActivityDefinition",
+    "Binary",  # templates users download (the consent form)
     "CodeSystem",
     "ConceptMap",
     "ImplementationGuide",

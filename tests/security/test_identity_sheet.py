@@ -66,3 +66,18 @@ async def test_identity_sheet_pdf_holds_the_traits_and_is_audited(world: AppClie
         c.get("code") for e in feed.get("entry", []) for c in e["resource"].get("subtype", [])
     ]
     assert "identity-sheet" in subtypes  # the export is in the record's audit trail
+
+
+async def test_the_consent_form_template_is_downloadable_by_everyone(world: AppClient) -> None:
+    async with world.client_for("Practitioner/other") as anyone:
+        r = await anyone.get("/Binary/mrtc-consent-form")
+        assert r.status_code == 200, r.text
+        binary = r.json()
+        assert binary["contentType"] == "application/pdf"
+        pdf = base64.b64decode(binary["data"])
+        text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        assert "Formulaire de consentement" in text
+        assert "titulaire de l'autorité parentale" in text
+        # part of the implementation guide: read-only
+        changed = await anyone.put("/Binary/mrtc-consent-form", json={**binary, "data": "AA=="})
+        assert changed.status_code in (403, 405)
