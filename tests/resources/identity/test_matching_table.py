@@ -50,7 +50,7 @@ TABLE: list[tuple[str, Query, Identity, str | None, bool]] = [
     ("hyphen-vs-space", q(family="LE BLANC"), rec(family="LE-BLANC"), "certain", True),
     ("hyphen-vs-nothing", q(family="LEBLANC"), rec(family="LE-BLANC"), "certain", True),
     ("apostrophe-vs-space", q(family="D ARTAGNAN"), rec(family="D'ARTAGNAN"), "certain", True),
-    ("typographic-apostrophe", q(family="D\u2019Artagnan"), rec(family="D'ARTAGNAN"), "certain", True),
+    ("curly-apostrophe", q(family="D\u2019Artagnan"), rec(family="D'ARTAGNAN"), "certain", True),
     ("repeated-spaces", q(family="  DE   LA  TOUR "), rec(family="DE LA TOUR"), "certain", True),
     ("compound-given", q(given="Jean-Pierre"), rec(given="Jean Pierre"), "certain", True),
     ("compound-family-part", q(family="DUPONT"), rec(family="DUPONT-MARTIN"), "probable", True),
