@@ -48,7 +48,6 @@ from fhir_server.resources.identity.contact import normalise_telecom
 from fhir_server.resources.identity.family import FamilyLinks
 from fhir_server.resources.identity.matching import Query
 from fhir_server.resources.identity.traits import (
-    BIRTH_PLACE,
     DOUBTFUL,
     FICTITIOUS,
     PATIENT_PROFILE,
@@ -58,6 +57,7 @@ from fhir_server.resources.identity.traits import (
     STRICT_TRAITS,
     Identity,
     Placeholders,
+    birth_place_code,
     identity_of,
     reliability,
 )
@@ -123,7 +123,7 @@ class IdentityRules:
         if PATIENT_PROFILE in profiles:
             return True
         urls = {e.get("url") for e in resource.get("extension") or [] if isinstance(e, dict)}
-        return RELIABILITY in urls or BIRTH_PLACE in urls
+        return RELIABILITY in urls or birth_place_code(resource) is not None
 
     # -- before the transaction ---------------------------------------------------------
 

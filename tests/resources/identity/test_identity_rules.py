@@ -277,3 +277,21 @@ async def test_a_duplicate_inside_a_transaction_rolls_everything_back(
     assert r.status_code == 409, r.text
     found = (await client.get("/Patient", params={"birth-family-name": "otherone"})).json()
     assert not found.get("entry")
+
+
+async def test_a_foreign_birth_place_without_insee_code_is_not_an_mrtc_record(
+    client: httpx.AsyncClient,
+) -> None:
+    """EHR / Synthea Patients carry patient-birthPlace as an address: left alone."""
+    body = {
+        "resourceType": "Patient",
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                "valueAddress": {"city": "Boston", "state": "MA", "country": "US"},
+            }
+        ],
+        "name": [{"use": "official", "family": "Kihn564", "given": ["Leta870"]}],
+        "telecom": [{"system": "phone", "value": "555-123-4567"}],
+    }
+    assert (await client.post("/Patient", json=body)).status_code == 201
