@@ -67,3 +67,22 @@ def test_placeholders_are_never_searched_for() -> None:
     assert searched == [[("birth-given-name", "therese")]]
     searched = lookups(QUERIES["placeholder-date"], Placeholders.from_ig(ig))
     assert searched == [[("birth-family-name", "dupont")]]
+
+
+def test_a_wildcard_name_is_looked_up_only_without_a_birth_date() -> None:
+    """'Dup%nt' is a prefix of three letters: thousands of records at 100,000 (bench)."""
+    from pathlib import Path
+
+    from fhir_server.ig import ImplementationGuide
+
+    placeholders = Placeholders.from_ig(
+        ImplementationGuide.load(Path(__file__).resolve().parents[2] / "ig")
+    )
+    with_date = lookups(Query("Dup%nt", "Léa", "2015-03-14", None, None), placeholders)
+    assert with_date == [[("birthdate", "2015-03-14")]]  # 14 cannot be a month: no swap
+    assert lookups(Query("Dup%nt", "Léa", None, None, None), placeholders) == [
+        [("birth-family-name", "dup")]
+    ]
+    assert lookups(Query("D%", "Léa", None, None, None), placeholders) == [
+        [("birth-given-name", "lea")]
+    ]

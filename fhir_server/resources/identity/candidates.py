@@ -23,6 +23,7 @@ from fhir_server.settings import SearchSettings
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
 PER_QUERY = 200  # candidates read per index lookup
+MIN_WILDCARD_PREFIX = 3  # letters before a '%' for a name to be looked up by itself
 _JOINERS = (" ", "-", "'", "\u2019", "")
 
 
@@ -37,7 +38,10 @@ def lookups(query: Query, placeholders: Placeholders) -> list[list[tuple[str, st
             out.append([("birthdate", swapped)])
     family = _known(placeholders, "birth-family-name", query.family)
     family_prefix = _name_prefix(family)
-    if family_prefix:
+    # A wildcard name asks the index for a short prefix, thousands of records at 100,000:
+    # with a birth date known, the date lookups already hold every candidate it could add.
+    wide = family is not None and "%" in family and birth_date is not None
+    if family_prefix and not wide:
         out.append([("birth-family-name", family_prefix)])
     if not out:
         given_prefix = _name_prefix(_known(placeholders, "first-birth-given-name", query.given))
@@ -54,8 +58,10 @@ def _name_prefix(name: str | None) -> str:
     words = names.words(fixed)
     if not words:
         return ""
-    if "%" in name or len(words) == 1:
-        return words[0] if len(words[0]) >= 2 or "%" not in name else ""
+    if "%" in name:
+        return words[0] if len(words[0]) >= MIN_WILDCARD_PREFIX else ""
+    if len(words) == 1:
+        return words[0]
     return ",".join(dict.fromkeys(j.join(words) for j in _JOINERS))
 
 
