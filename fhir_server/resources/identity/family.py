@@ -8,7 +8,8 @@ record B, the server writes B's reciprocal link in the same transaction —
 the relationship turned round by the IG ConceptMap
 ``mrtc-family-relationship-inverse`` (mother -> child, sibling -> sibling) —
 and removes it when the link goes, or when the record is deleted. So the link
-shows from both records, whichever side was edited.
+shows from both records, whichever side was edited. A reciprocal link the
+other record already holds is kept as it is (its relationship, its text).
 
 Linking writes into the other record, so the caller must be able to open it
 (403 otherwise, the same whether it exists or not).
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_server.errors import Forbidden, UnresolvedReference
+from fhir_server.errors import Forbidden
 from fhir_server.ig import ImplementationGuide
 from fhir_server.resources.hooks import Resource, WriteEvent
 from fhir_server.resources.identity.traits import FAMILY_LINK
@@ -111,19 +112,21 @@ class FamilyLinks:
                 return  # gone, or out of sight: nothing left to undo there
             stored = await self.repository.read("Patient", other, scope.unrestricted())
             if stored is None or stored.deleted:
-                raise UnresolvedReference(
-                    f"The family link names Patient/{other}, which does not exist",
-                    msg_id="MRTC-IDN-041",
-                )
+                return  # not written yet (later in this bundle), or dangling: the
+                # reference check of the write refuses what never comes
             raise Forbidden(
                 f"Linking to Patient/{other} writes into that record, which you may not open",
                 msg_id="MRTC-IDN-040",
             )
         resource = dict(visible.resource)
-        kept = [e for e in resource.get("extension") or [] if me not in links({"extension": [e]})]
-        wanted = kept if remove else [*kept, self.reciprocal(me, code)]
-        if wanted == (resource.get("extension") or []):
+        existing = resource.get("extension") or []
+        mine = [e for e in existing if me in links({"extension": [e]})]
+        if mine and not remove:
+            return  # the other record already links back: its own wording is kept
+        if not mine and remove:
             return
+        kept = [e for e in existing if e not in mine]
+        wanted = kept if remove else [*kept, self.reciprocal(me, code)]
         resource["extension"] = wanted
         if not wanted:
             resource.pop("extension")
