@@ -1,0 +1,1 @@
+"""The professionals directory: the regional ROR, or the local mock of it."""
