@@ -89,6 +89,8 @@ async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         finally:
             if app.state.outbox_worker is not None:
                 await app.state.outbox_worker.stop()
+            if services.directory is not None:
+                await services.directory.aclose()
             if app.state.database is not None:
                 await app.state.database.stop()
             await storage.close()

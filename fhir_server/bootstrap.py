@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fhir_server.directory import build_directory
 from fhir_server.errors import FhirError
 from fhir_server.ig import ImplementationGuide, ImplementationGuideError, content_hash
 from fhir_server.interactions.context import Context
@@ -21,7 +22,9 @@ from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.notify.notifier import Notifier
 from fhir_server.operations import (
+    add_member,
     break_glass,
+    directory_search,
     expand,
     extract,
     lookup,
@@ -59,6 +62,8 @@ OPERATIONS = (
     reindex.OPERATION,
     break_glass.OPERATION,
     news_feed.OPERATION,
+    directory_search.OPERATION,
+    add_member.OPERATION,
 )
 
 
@@ -125,6 +130,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             audit=trail,
             shared_state=shared_state,
             notifier=notifier,
+            directory=build_directory(settings.directory),
         )
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fhir_server.directory.model import Directory
 from fhir_server.ig import ImplementationGuide
 from fhir_server.interactions.shared_state import SharedState
 from fhir_server.notify.notifier import Notifier
@@ -62,7 +63,7 @@ class Services:
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
     audit: AuditTrail | None = None  # None: requests are not audited (storage-level tests)
     notifier: Notifier | None = None  # notifications (Communication + outbox e-mail)
-    directory: Any = None  # the professionals' directory (``fhir_server.directory.Directory``)
+    directory: Directory | None = None  # the professionals' directory (FHIR_DIRECTORY)
 
     def conformance_version(self) -> str:
         """Changes whenever what the CapabilityStatement states may change."""
