@@ -35,7 +35,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.write import in_transaction, new_id, store
+from fhir_server.interactions.write import in_transaction, new_id, prepare, store
 from fhir_server.operations.directory_search import directory_of
 from fhir_server.operations.parameters import (
     MSG_BAD_PARAMETER,
@@ -133,6 +133,7 @@ def with_participants(team: Resource, added: list[Resource]) -> tuple[Resource, 
 
 
 async def save_team(tx: Context, current: Any, team: Resource) -> Resource:
+    team = await prepare(tx, "CareTeam", team)  # validation and the care-circle rules
     stored = await store(tx, "CareTeam", current.id, team, previous=current, method="PUT")
     return stored.resource or team
 
@@ -206,7 +207,7 @@ async def copy_entry(tx: Context, type_: str, id_: str) -> tuple[str, Resource]:
         existing = await find_by_identifier(tx, rtype, [*national, key])
         if existing is None:
             existing = new_id()
-            body = {"resourceType": rtype, **_copy(resource, key, ids)}
+            body = await prepare(tx, rtype, {"resourceType": rtype, **_copy(resource, key, ids)})
             await store(server, rtype, existing, body, previous=None, method="POST")
         ids[f"{rtype}/{resource['id']}"] = f"{rtype}/{existing}"
     match = entry.matches[0]
@@ -301,6 +302,7 @@ async def manual_member(
         if telecom:
             practitioner["telecom"] = telecom
         pid = new_id()
+        practitioner = await prepare(tx, "Practitioner", practitioner)
         await store(tx, "Practitioner", pid, practitioner, previous=None, method="POST")
         org_id = await _unit(tx, str(unit), str(city))
         answers += [
@@ -337,6 +339,7 @@ async def manual_member(
             "telecom": telecom,
         }
         rid = new_id()
+        related = await prepare(tx, "RelatedPerson", related)
         await store(tx, "RelatedPerson", rid, related, previous=None, method="POST")
         participant["member"] = {
             "reference": f"RelatedPerson/{rid}",
@@ -367,6 +370,7 @@ async def _unit(tx: Context, name: str, city: str) -> str:
         "name": name,
         "address": [{"city": city}],
     }
+    org = await prepare(tx, "Organization", org)
     await store(tx, "Organization", org_id, org, previous=None, method="POST")
     return org_id
 
