@@ -152,8 +152,8 @@ class RorDirectory:
         headers = {**self._ror_headers(), "Authorization": f"Bearer {await self.token()}"}
         try:
             response = await self.client.get(
-                url,
-                params=tuple(params or ()),
+                url,  # a next link carries its query: params would replace it
+                params=tuple(params) if params is not None else None,
                 headers=headers,
                 timeout=self.settings.ror_timeout_seconds,
             )
