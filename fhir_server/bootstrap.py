@@ -22,6 +22,7 @@ from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.notify.notifier import Notifier
 from fhir_server.operations import (
+    add_group,
     add_member,
     break_glass,
     directory_search,
@@ -64,6 +65,7 @@ OPERATIONS = (
     news_feed.OPERATION,
     directory_search.OPERATION,
     add_member.OPERATION,
+    add_group.OPERATION,
 )
 
 
