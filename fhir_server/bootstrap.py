@@ -31,6 +31,7 @@ from fhir_server.operations import (
     lookup,
     news_feed,
     reindex,
+    request_access,
     validate,
     validate_code,
 )
@@ -66,6 +67,7 @@ OPERATIONS = (
     directory_search.OPERATION,
     add_member.OPERATION,
     add_group.OPERATION,
+    request_access.OPERATION,
 )
 
 

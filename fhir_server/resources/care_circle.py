@@ -446,6 +446,7 @@ def register(
     notifier: Notifier,
 ) -> None:
     """Register the care-circle, step-assignment and favourites hooks (bootstrap)."""
+    from fhir_server.resources.access_requests import AccessRequestDecisions
     from fhir_server.resources.favourites import FavouritesGroupRules
 
     mail = ServiceCentreMail(notifier, settings)
@@ -455,4 +456,7 @@ def register(
         "Practitioner", ManualPractitionerChanges(repository, registry, settings, notifier, mail)
     )
     hooks.register("Task", TaskAssignment(notifier))
+    hooks.register(
+        "Task", AccessRequestDecisions(repository, registry, settings, notifier, priority)
+    )
     hooks.register("Group", FavouritesGroupRules())
