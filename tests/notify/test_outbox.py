@@ -56,6 +56,7 @@ def circle(*members: dict[str, Any]) -> dict[str, Any]:
 def world() -> list[dict[str, Any]]:
     return [
         person("coord", "Fabre", "Julien"),
+        person("breaker", "Touati", "Faïka"),
         *(person(p, p.capitalize(), "Test") for p in PEOPLE),
         {
             "resourceType": "Patient",
@@ -206,6 +207,28 @@ async def test_a_task_owner_is_told_whenever_the_owner_changes(
         "Practitioner/diet",
         "Practitioner/nurse",
     }
+
+
+async def test_break_glass_mails_the_habilitated_members(
+    server: AppClient, smtp: LoopbackSmtp
+) -> None:
+    breaker = server.client_for("Practitioner/breaker")
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "reason", "valueString": "Appel du SAMU"}],
+    }
+    r = await breaker.post("/Patient/child/$break-glass", json=body)
+    assert r.status_code == 200, r.text
+
+    def told(address: str) -> list[Any]:
+        return [m for m in smtp.to(address) if "bris de glace" in str(m["Subject"])]
+
+    await eventually(lambda: len(told("coord@example.org")) == 1)
+    mail = told("coord@example.org")[0]
+    assert "TOUATI Faïka - motif : Appel du SAMU" in mail.get_content()
+    assert "DUPONT Léa" in str(mail["Subject"])
+    await eventually(lambda: all(told(f"{p}@example.org") for p in PEOPLE))
+    assert not told("breaker@example.org")  # not the one who broke the glass
 
 
 async def test_without_smtp_the_mails_are_eml_files(mongo_uri: str, tmp_path: Any) -> None:
