@@ -121,17 +121,20 @@ class RolePriority:
 
 
 def _with_marker(participant: dict[str, Any]) -> dict[str, Any]:
-    """The participant with its pending marker set or cleared to match its answers."""
+    """The participant with its pending marker set or cleared to match its answers.
+
+    A marker already in place stays where it is (a client's order is kept).
+    """
     ext = manual_extension(participant)
     if ext is None:
         return participant
-    answers = manual_answers(participant)
-    subs = [
-        s
-        for s in ext.get("extension") or []
-        if not (isinstance(s, dict) and s.get("url") == PENDING)
-    ]
-    if needs_directory_request(answers):
+    wanted = needs_directory_request(manual_answers(participant))
+    subs = list(ext.get("extension") or [])
+    markers = [s for s in subs if isinstance(s, dict) and s.get("url") == PENDING]
+    if wanted and markers == [{"url": PENDING, "valueBoolean": True}]:
+        return participant
+    subs = [s for s in subs if not (isinstance(s, dict) and s.get("url") == PENDING)]
+    if wanted:
         subs.append({"url": PENDING, "valueBoolean": True})
     new_ext = {**ext, "extension": subs}
     return {
