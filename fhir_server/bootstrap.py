@@ -134,7 +134,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             audit=trail,
             shared_state=shared_state,
             notifier=notifier,
-            directory=build_directory(settings.directory),
+            directory=build_directory(settings.professional_directory),
         )
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later

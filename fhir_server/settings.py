@@ -274,7 +274,8 @@ class Settings(BaseSettings):
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
-    directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    # not ``directory``: FHIR_DIRECTORY is the directory kind (local | ror) of this group
+    professional_directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
     @field_validator("log_level")
     @classmethod
@@ -338,7 +339,10 @@ def settings_groups() -> dict[str, type[BaseSettings]]:
 def environment_name(model: type[BaseSettings], field: str) -> str:
     """The variable that sets ``field`` of ``model``: its prefix plus the field, upper case,
     unless the field names its variable itself (``FHIR_BREAK_GLASS_SECONDS``)."""
-    alias = model.model_fields[field].validation_alias
+    info = model.model_fields.get(field)
+    if info is None:  # validation errors name an aliased field by its variable
+        return field.upper()
+    alias = info.validation_alias
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0].upper()
     return f"{model.model_config.get('env_prefix', '')}{field}".upper()

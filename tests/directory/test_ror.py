@@ -104,7 +104,7 @@ def ok_pages(router: respx.MockRouter) -> respx.Route:
 @pytest_asyncio.fixture(loop_scope="session")
 async def server(mongo_uri: str) -> AsyncIterator[AppClient]:
     settings = make_settings(mongo_uri)
-    d = settings.directory
+    d = settings.professional_directory
     d.kind = "ror"
     d.ror_base_url = BASE
     d.ror_token_url = TOKEN
@@ -235,7 +235,7 @@ async def test_a_refused_token_and_garbage_answers_are_502(
 
 async def test_answers_are_cached_for_the_ttl(mongo_uri: str, ror: respx.MockRouter) -> None:
     settings = make_settings(mongo_uri)
-    d = settings.directory
+    d = settings.professional_directory
     d.kind, d.ror_base_url, d.ror_token_url = "ror", BASE, TOKEN
     d.ror_cache_seconds = 60
     route = ok_pages(ror)
