@@ -91,7 +91,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
 
     async def run(tx: Context) -> dict[str, Any]:
         current = await care_team(tx, req.id or "")
-        updated, added = with_participants(current.resource, participants)
+        updated, added = with_participants(tx, current.resource, participants)
         if not added:
             return dict(current.resource)
         return await save_team(tx, current, updated)

@@ -50,6 +50,7 @@ from fhir_server.resources.care_circle import (
     MANUAL_MEMBER,
     MEMBER_DESCRIPTION,
     ROLE_SYSTEM,
+    RolePriority,
     is_care_circle,
     local,
 )
@@ -120,16 +121,19 @@ async def care_team(ctx: Context, id_: str) -> Any:
     return current
 
 
-def with_participants(team: Resource, added: list[Resource]) -> tuple[Resource, int]:
-    """``team`` with the ``added`` participants whose member is not there yet."""
-    present = {local(p.get("member")) for p in team.get("participant") or [] if isinstance(p, dict)}
-    fresh = []
+def with_participants(ctx: Context, team: Resource, added: list[Resource]) -> tuple[Resource, int]:
+    """``team`` with the ``added`` participants not there yet, each inserted at its role's rank."""
+    priority = RolePriority(ctx.services.ig, ctx.settings.care_circle_role_order)
+    participants = list(team.get("participant") or [])
+    present = {local(p.get("member")) for p in participants if isinstance(p, dict)}
+    count = 0
     for p in added:
         ref = local(p.get("member"))
         if ref and ref not in present:
             present.add(ref)
-            fresh.append(p)
-    return {**team, "participant": [*(team.get("participant") or []), *fresh]}, len(fresh)
+            participants = priority.insert(participants, p)
+            count += 1
+    return {**team, "participant": participants}, count
 
 
 async def save_team(tx: Context, current: Any, team: Resource) -> Resource:
@@ -433,7 +437,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         else:
             assert parts is not None
             participant = await manual_member(tx, parts, role, local(team.get("subject")))
-        updated, added = with_participants(team, [participant])
+        updated, added = with_participants(tx, team, [participant])
         if not added:
             return dict(team)
         return await save_team(tx, current, updated)

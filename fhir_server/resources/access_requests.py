@@ -136,7 +136,7 @@ class AccessRequestDecisions:
         team = dict(current.resource or {})
         if any(local(p.get("member")) == requester for p in team.get("participant") or []):
             return
-        team["participant"] = self.priority.order([*(team.get("participant") or []), participant])
+        team["participant"] = self.priority.insert(team.get("participant") or [], participant)
         version = current.version + 1
         team["meta"] = {
             **(team.get("meta") or {}),

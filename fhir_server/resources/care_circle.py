@@ -4,9 +4,11 @@ The booklet's rules hold for ``CareTeam/$add-member``, ``$add-group`` and a
 plain ``PUT`` / ``PATCH`` / bundle entry alike, because they live here:
 
 * **role order** ("les rôles récurrents et/ou prioritaires sont mis en avant
-  ... par ordre d'importance"): participants are stored ordered by the
-  ``priority`` property of their role in the IG's ``mrtc-care-circle-role``
-  CodeSystem (or ``FHIR_CARE_CIRCLE_ROLE_ORDER``), ties keeping their order;
+  ... par ordre d'importance"): ``RolePriority`` ranks roles by the
+  ``priority`` property of the IG's ``mrtc-care-circle-role`` CodeSystem (or
+  ``FHIR_CARE_CIRCLE_ROLE_ORDER``); the server's own additions
+  (``$add-member``, ``$add-group``, an accepted access request) insert each
+  member at its rank, and a client writing the whole CareTeam keeps its order;
 * **manual members** ("Cercle de soins - Ajout manuel"): a manually added
   professional whose answer to "doit-il pouvoir accéder au dossier ?" or
   "est-il informé ?" is yes carries the ``directoryRequestPending`` marker
@@ -116,8 +118,18 @@ class RolePriority:
         ]
         return min(ranks, default=LAST)
 
-    def order(self, participants: Sequence[Any]) -> list[Any]:
-        return sorted(participants, key=lambda p: self.of(p) if isinstance(p, dict) else LAST)
+    def insert(self, participants: Sequence[Any], new: Mapping[str, Any]) -> list[Any]:
+        """``participants`` with ``new`` after the last member of equal or higher priority.
+
+        On a circle kept in priority order this keeps it in order; a client's own
+        order of the existing members is never changed.
+        """
+        rank = self.of(new)
+        position = 0
+        for i, p in enumerate(participants):
+            if isinstance(p, dict) and self.of(p) <= rank:
+                position = i + 1
+        return [*participants[:position], new, *participants[position:]]
 
 
 def _with_marker(participant: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +271,7 @@ class CareCircleRules:
         participants = [
             _with_marker(p) if isinstance(p, dict) else p for p in resource["participant"]
         ]
-        return {**resource, "participant": self.priority.order(participants)}
+        return {**resource, "participant": participants}
 
     async def effects(self, event: Any, scope: ReadScope) -> None:
         team = event.resource

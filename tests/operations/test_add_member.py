@@ -339,13 +339,31 @@ async def test_a_plain_put_follows_the_same_rules(
     r = await coordinator.put("/CareTeam/circle-lea", json=team)
     assert r.status_code == 200, r.text
     assert len(await mails(world, "directory-request")) == before + 1
-    # stored in the configured role order (the IG's priority property)
+    # a client writing the whole CareTeam keeps its own order
+    assert [p["member"]["reference"] for p in r.json()["participant"]] == [
+        p["member"]["reference"] for p in team["participant"]
+    ]
+
+
+async def test_added_members_take_their_place_in_the_role_order(world: AppClient) -> None:
+    """The IG's priority property (smaller first): coordinator 10, physician 30, dietitian 40."""
     priority = {
         c["code"]: next(p["valueInteger"] for p in c["property"] if p["code"] == "priority")
         for c in json.loads((IG / "CodeSystem-mrtc-care-circle-role.json").read_text())["concept"]
     }
-    ranks = [priority[p["role"][0]["coding"][0]["code"]] for p in r.json()["participant"]]
-    assert ranks == sorted(ranks)
+    assert world.http is not None
+    for ref, code in [
+        ("Practitioner/diet", "dietitian"),
+        ("Practitioner/coord", "coordinator"),
+        ("Practitioner/psy", "psychologist"),
+    ]:
+        body = params(role(code), {"name": "member", "valueReference": {"reference": ref}})
+        r = await add(world.http, body, "circle-noah")
+        assert r.status_code == 200, r.text
+    codes = [p["role"][0]["coding"][0]["code"] for p in r.json()["participant"]]
+    # Noah's circle had its physician (and a dietitian from the directory test)
+    assert codes[0] == "coordinator" and codes[-1] == "psychologist"
+    assert [priority[c] for c in codes] == sorted(priority[c] for c in codes)
 
 
 async def test_a_manual_member_never_opens_the_record(
