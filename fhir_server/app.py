@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
@@ -29,6 +30,8 @@ from fhir_server.api.routes import FHIR_METHODS, fhir_endpoint, router
 from fhir_server.api.url_limit import UrlLengthLimit
 from fhir_server.bootstrap import build_services
 from fhir_server.logs import configure as configure_logging
+from fhir_server.notify.delivery import delivery_for
+from fhir_server.notify.worker import OutboxWorker
 from fhir_server.settings import Settings
 from fhir_server.startup import StartupRefused
 from fhir_server.storage.data_dir import check_data_dir
@@ -68,6 +71,7 @@ async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         services, storage = await build_services(settings, uri)
         app.state.services = services
         app.state.storage = storage
+        app.state.outbox_worker = _outbox_worker(services, settings)
         if not settings.auth.jwks:
             log.info(
                 "authentication: this server is its own development issuer; get a token with "
@@ -83,12 +87,31 @@ async def _running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            if app.state.outbox_worker is not None:
+                await app.state.outbox_worker.stop()
+            if services.directory is not None:
+                await services.directory.aclose()
             if app.state.database is not None:
                 await app.state.database.stop()
             await storage.close()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+def _outbox_worker(services: Any, settings: Settings) -> OutboxWorker | None:
+    """The worker delivering notification e-mails after commit (``fhir_server.notify``)."""
+    notifier = services.notifier
+    if notifier is None:
+        return None
+    notify = settings.notify
+    delivery = delivery_for(
+        notify.smtp_url, notify.mail_from, notify.smtp_timeout_seconds, settings.data_dir
+    )
+    worker = OutboxWorker(notifier.outbox, delivery, notify)
+    notifier.poke = worker.poke
+    worker.start()
+    return worker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
+    app.state.outbox_worker = None  # delivers notification e-mails (fhir_server.notify)
     app.state.database = None  # the EmbeddedSupervisor, when the database is embedded
     app.state.stop_serving = lambda: None  # the server cannot go on (set by the CLI)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)

@@ -13,14 +13,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fhir_server.directory import build_directory
 from fhir_server.errors import FhirError
 from fhir_server.ig import ImplementationGuide, ImplementationGuideError, content_hash
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.services import Services
 from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
+from fhir_server.notify.notifier import Notifier
 from fhir_server.operations import (
+    add_group,
+    add_member,
     break_glass,
+    directory_search,
     expand,
     extract,
     identity_search,
@@ -29,6 +34,7 @@ from fhir_server.operations import (
     match,
     news_feed,
     reindex,
+    request_access,
     validate,
     validate_code,
 )
@@ -36,6 +42,7 @@ from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.consent import ConsentRules
+from fhir_server.resources.care_circle import register as register_care_circle_hooks
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.identity.rules import IdentityRules
 from fhir_server.resources.identity.traits import PATIENT_PROFILE
@@ -49,6 +56,7 @@ from fhir_server.settings import Settings
 from fhir_server.startup import StartupRefused
 from fhir_server.storage.connection import open_client
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.mongo_outbox import MongoOutbox
 from fhir_server.storage.repository import ReadScope, Repository
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,10 @@ OPERATIONS = (
     identity_search.OPERATION,
     match.OPERATION,
     identity_sheet.OPERATION,
+    directory_search.OPERATION,
+    add_member.OPERATION,
+    add_group.OPERATION,
+    request_access.OPERATION,
 )
 
 
@@ -122,6 +134,10 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             hooks.register(type_, PolicyRefresh(policy))
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
+        outbox = MongoOutbox(repository.db)
+        await outbox.ensure_indexes()  # the collection exists before a transaction writes to it
+        notifier = Notifier(repository, outbox)
+        register_care_circle_hooks(hooks, settings, ig, registry, repository, notifier)
         shared_state = SharedState(repository, settings.shared_state_check_ms)
         shared_state.watch(GENERATION, search_parameter_hooks.sync_stored)
         operations = OperationRegistry()
@@ -138,6 +154,8 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             operations=operations,
             audit=trail,
             shared_state=shared_state,
+            notifier=notifier,
+            directory=build_directory(settings.professional_directory),
         )
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later

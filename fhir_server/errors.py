@@ -166,6 +166,14 @@ class InternalError(FhirError):
     """An unexpected failure; details are logged, never sent to the client."""
 
 
+class DirectoryUnavailable(FhirError):
+    """The external directory (ROR) failed or answered something unusable."""
+
+
+class DirectoryTimeout(FhirError):
+    """The external directory (ROR) did not answer in time, retries included."""
+
+
 # The one table: error class -> (HTTP status, OperationOutcome issue code).
 ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     InvalidRequest: (400, "invalid"),
@@ -194,6 +202,8 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     NotImplementedInteraction: (501, "not-supported"),
     InternalError: (500, "exception"),
     DatabaseUnavailable: (503, "transient"),
+    DirectoryUnavailable: (502, "transient"),
+    DirectoryTimeout: (504, "timeout"),
 }
 
 

@@ -125,6 +125,72 @@ class AuthSettings(BaseSettings):
     )
 
 
+class NotifySettings(BaseSettings):
+    """``FHIR_SMTP_URL``, ``FHIR_MAIL_FROM``, ``FHIR_NOTIFY_*``: notifications and their e-mails.
+
+    E-mails leave through an outbox drained by a background worker
+    (``fhir_server.notify``). ``smtp_url`` (``smtp://host:port``,
+    ``smtp+starttls://user:password@host:587``, ``smtps://...:465``) selects the
+    server; empty, the mails are written as ``.eml`` files under
+    ``<data dir>/mail``. A failed delivery is retried after
+    ``retry_base_seconds`` doubled at each attempt, up to ``retry_max_seconds``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", env_file=None, extra="ignore")
+
+    smtp_url: str = ""
+    smtp_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    mail_from: str = "MRTC coordination <no-reply@mrtc.example.org>"
+    # The booklet's "Centre de services du ROR" (aide@iess.fr in the region of the booklet).
+    ror_service_centre_email: str = "aide@iess.fr"
+    notify_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
+    notify_retry_base_seconds: Annotated[float, Field(gt=0)] = 1.0
+    notify_retry_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+    notify_batch: Positive = 50
+    notify_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname):
+            raise ValueError("must be smtp://host[:port], smtps://... or smtp+starttls://...")
+        return value
+
+
+class DirectorySettings(BaseSettings):
+    """``FHIR_DIRECTORY`` (``local`` | ``ror``) and ``FHIR_ROR_*``: the professionals' directory.
+
+    ``local`` (the default) serves the fictional PACA directory shipped as
+    package data (or ``FHIR_DIRECTORY_FILE``); ``ror`` queries the regional
+    ROR FHIR API with an OAuth2 client-credentials token and the four
+    ``Ror-*`` headers its onboarding gives.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", env_file=None, extra="ignore")
+
+    kind: Literal["local", "ror"] = Field(
+        default="local", validation_alias=AliasChoices("FHIR_DIRECTORY", "kind")
+    )
+    directory_file: str = ""  # a FHIR Bundle replacing the shipped local directory
+    ror_base_url: str = ""
+    ror_token_url: str = ""
+    ror_client_id: str = ""
+    ror_client_secret: str = ""
+    ror_profile_code: str = ""  # Ror-Profil-Utilisateur-Code
+    ror_profile_system: str = ""  # Ror-Profil-Utilisateur-System
+    ror_role_code: str = ""  # Ror-Role-Metier-Code
+    ror_role_system: str = ""  # Ror-Role-Metier-System
+    ror_region_tag: str = (  # PACA (INSEE region 93) in TRE_R30-RegionOM
+        "https://mos.esante.gouv.fr/NOS/TRE_R30-RegionOM/FHIR/TRE-R30-RegionOM|93"
+    )
+    ror_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    ror_retries: Annotated[int, Field(ge=0)] = 2
+    ror_backoff_seconds: Annotated[float, Field(ge=0)] = 0.5
+    ror_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+    ror_max_pages: Positive = 50
+
+
 class Settings(BaseSettings):
     """Server settings; each field maps to ``FHIR_<FIELD>`` in the environment."""
 
@@ -198,6 +264,10 @@ class Settings(BaseSettings):
     # FastAPI's native OpenTelemetry spans and metrics (off: they cost CPU on every request)
     telemetry: bool = False
 
+    # The care circle's role display order: role codes, most important first; empty: the
+    # ``priority`` property of the IG's mrtc-care-circle-role CodeSystem.
+    care_circle_role_order: str = ""
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True
@@ -208,6 +278,9 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     profiles: ProfileSettings = Field(default_factory=ProfileSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    # not ``directory``: FHIR_DIRECTORY is the directory kind (local | ror) of this group
+    professional_directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
     @field_validator("log_level")
     @classmethod
@@ -271,7 +344,10 @@ def settings_groups() -> dict[str, type[BaseSettings]]:
 def environment_name(model: type[BaseSettings], field: str) -> str:
     """The variable that sets ``field`` of ``model``: its prefix plus the field, upper case,
     unless the field names its variable itself (``FHIR_BREAK_GLASS_SECONDS``)."""
-    alias = model.model_fields[field].validation_alias
+    info = model.model_fields.get(field)
+    if info is None:  # validation errors name an aliased field by its variable
+        return field.upper()
+    alias = info.validation_alias
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0].upper()
     return f"{model.model_config.get('env_prefix', '')}{field}".upper()

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fhir_server.directory.model import Directory
 from fhir_server.ig import ImplementationGuide
 from fhir_server.interactions.shared_state import SharedState
+from fhir_server.notify.notifier import Notifier
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.search.registry import SearchParameterRegistry
@@ -60,6 +62,8 @@ class Services:
     shared_state: SharedState
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
     audit: AuditTrail | None = None  # None: requests are not audited (storage-level tests)
+    notifier: Notifier | None = None  # notifications (Communication + outbox e-mail)
+    directory: Directory | None = None  # the professionals' directory (FHIR_DIRECTORY)
 
     def conformance_version(self) -> str:
         """Changes whenever what the CapabilityStatement states may change."""

@@ -7,7 +7,8 @@ transaction the server records the grant as an AuditEvent (purpose of use
 ``v3-ActReason#BTG``, the reason as its text, subtype ``break-glass``) and
 stores one Communication per habilitated member of the record's care circle,
 with the booklet's wording ("Accès en mode bris de glace par NOM Prénom -
-motif : ..."); the news feed shows the grant. The grant is that AuditEvent:
+motif : ..."), and the same text by e-mail (``fhir_server.notify``, outbox
+in the same transaction); the news feed shows the grant. The grant is that AuditEvent:
 the policy finds it (``security.habilitation``) until it expires. Trusted
 systems cannot break glass (403, ``security.questions``).
 """
@@ -22,6 +23,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest
 from fhir_server.interactions.write import in_transaction, new_id, store
+from fhir_server.notify.notifier import Notifier
 from fhir_server.operations.parameters import (
     body_resource,
     collect_parameters,
@@ -101,6 +103,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     assert trail is not None
     seconds = ctx.settings.auth.break_glass_seconds
     text = notification_text(principal, reason)
+    notifier = ctx.services.notifier
 
     async def run(tx: Context) -> tuple[str, str]:
         event = audit_event(
@@ -125,8 +128,19 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
                 continue
             note = communication(patient_id, member, principal, text, stored.id)
             await store(server, "Communication", new_id(), note, previous=None, method="POST")
+            if notifier is not None:  # the same news by e-mail (fhir_server.notify)
+                await notifier.enqueue(
+                    tx.scope,
+                    "break-glass",
+                    member,
+                    patient=f"Patient/{patient_id}",
+                    values={"text": text},
+                    communication=False,
+                )
         assert tx.after_commit is not None
         tx.after_commit.append(_invalidate(policy))
+        if notifier is not None:
+            tx.after_commit.append(_wake(notifier))
         return stored.id, recorded
 
     audit_id, recorded = await in_transaction(ctx, run)
@@ -142,6 +156,13 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _wake(notifier: Notifier) -> Any:
+    async def action() -> None:
+        notifier.wake()
+
+    return action
 
 
 def _invalidate(policy: CarePolicy) -> Any:

@@ -117,6 +117,8 @@ def test_invalid_settings_are_each_named(tmp_path: Path, mongo_uri: str) -> None
         ("FHIR_UNKNOWN_PROFILE_SEVERITY", "fatal"),  # the profiles group
         ("FHIR_SEARCH_MAX_INCLUDE", "0"),  # the search group
         ("FHIR_SEARCH_INDEXES", "Patient name"),
+        ("FHIR_DIRECTORY", "yellow-pages"),  # the directory group, an aliased variable
+        ("FHIR_SMTP_URL", "http://mail.example.org"),  # the notify group
     ],
 )
 def test_invalid_group_setting_names_the_variable(
