@@ -20,12 +20,17 @@ from fhir_server.interactions.services import Services
 from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
+    apply,
     break_glass,
+    close,
+    complete_step,
     expand,
     extract,
     lookup,
     news_feed,
+    pathway_context,
     reindex,
+    reopen,
     validate,
     validate_code,
 )
@@ -56,6 +61,10 @@ OPERATIONS = (
     reindex.OPERATION,
     break_glass.OPERATION,
     news_feed.OPERATION,
+    apply.OPERATION,
+    complete_step.OPERATION,
+    close.OPERATION,
+    reopen.OPERATION,
 )
 
 
@@ -99,6 +108,9 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         hooks.register("Patient", CareCircleHooks(repository))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
+        built: list[Services] = []
+        pathway_context.register(hooks, ig, repository, registry, settings, lambda: built[0])
+        hooks.register("CarePlan", PolicyRefresh(policy))  # a deleted pathway takes its steps
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         shared_state = SharedState(repository, settings.shared_state_check_ms)
@@ -118,6 +130,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             audit=trail,
             shared_state=shared_state,
         )
+        built.append(services)
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
