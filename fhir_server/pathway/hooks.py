@@ -112,7 +112,7 @@ class StepHooks:
             body = {k: v for k, v in other.items() if k != "meta"}
             body["meta"] = {k: v for k, v in (other.get("meta") or {}).items() if k == "profile"}
             restriction = dict(body.get("restriction") or {})
-            restriction["period"] = {**(restriction.get("period") or {}), "start": moved}
+            restriction["period"] = {"start": moved, "end": moved}
             body["restriction"] = restriction
             await self.writer(scope, "Task", stored.id, body, stored)
 

@@ -137,7 +137,8 @@ def task(
         body["requester"] = {"reference": requester}
     if owner:
         body["owner"] = {"reference": owner}
-    restriction: dict[str, Any] = {"period": {"start": scheduled.isoformat()}}
+    day = scheduled.isoformat()  # a day-long period: ``scheduled=2026-05-15`` finds it
+    restriction: dict[str, Any] = {"period": {"start": day, "end": day}}
     if recipients:
         restriction["recipient"] = [{"reference": r} for r in dict.fromkeys(recipients)]
     body["restriction"] = restriction

@@ -1,6 +1,6 @@
 """The booklet's powers, as policy questions other features ask (never scattered ``if``s).
 
-* Closing or deleting a pathway (CarePlan): the coordinator (platform role)
+* Closing, pausing, resuming or deleting a pathway (CarePlan): the coordinator (platform role)
   or a structure account of the record's structure ("seule la personne
   chargée de la coordination peut supprimer le parcours"; "se connecter en
   mode structure permet de clôturer le parcours").
@@ -24,6 +24,7 @@ from fhir_server.security.habilitation import Visibility
 from fhir_server.security.principal import COORDINATOR, SUPER_USER, Principal
 
 CLOSED = frozenset({"completed", "revoked", "entered-in-error"})
+PAUSED = "on-hold"  # "mettre en pause le parcours": by those who may close it
 
 
 def may_close_pathway(principal: Principal, record_structures: frozenset[str]) -> bool:

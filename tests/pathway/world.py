@@ -43,7 +43,10 @@ def consent(id_: str, patient_id: str, org: str) -> dict[str, Any]:
         "status": "active",
         "scope": {
             "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
             ]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
@@ -87,9 +90,7 @@ def resources() -> list[dict[str, Any]]:
         },
         patient("zoe", "Blanc"),
         patient("hugo", "Klein"),
-        care_team(
-            "circle-zoe", "zoe", "msp", member("Practitioner/coord", "coordinator")
-        ),
+        care_team("circle-zoe", "zoe", "msp", member("Practitioner/coord", "coordinator")),
         care_team("circle-hugo", "hugo", "metz", member("Practitioner/other", "mrtc-physician")),
         consent("consent-lea", "lea", "msp"),
         consent("consent-hugo", "hugo", "metz"),
@@ -124,3 +125,27 @@ def apply_body(subject: str, **extra: Any) -> dict[str, Any]:
 def outcome_id(response: Any) -> str:
     issue = response.json()["issue"][0]
     return str(issue["details"]["coding"][0]["code"])
+
+
+async def new_child(http: Any, id_: str, org: str = "msp", *, with_consent: bool = True) -> None:
+    """A child with Léa's care circle (same members) and, by default, an active consent."""
+    lea_circle = next(r for r in resources() if r.get("id") == "circle-lea")
+    circle = {
+        **lea_circle,
+        "id": f"circle-{id_}",
+        "subject": {"reference": f"Patient/{id_}"},
+        "managingOrganization": [{"reference": f"Organization/{org}"}],
+    }
+    entries = [patient(id_, "Enfant"), circle]
+    if with_consent:
+        entries.append(consent(f"consent-{id_}", id_, org))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in entries
+        ],
+    }
+    r = await http.post("/", json=bundle)
+    assert r.status_code == 200, r.text
