@@ -132,11 +132,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         )
     if org_id is None and principal is not None and principal.organizations:
         org_id = principal.organizations[0]
-    if org_id is None:
-        raise InvalidRequest(
-            f"{OP} needs 'organization': the structure that attaches the pathway",
-            msg_id=MSG_BAD_INPUT,
-        )
+    given_org = org_id
     patient = (await load_current(ctx, "Patient", patient_id)).resource or {}
     pathway = engine(ctx)
     records = pathway.records
@@ -156,11 +152,18 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
                 f"(CarePlan/{open_plans[0].id}); close it before attaching another",
                 msg_id=MSG_ALREADY,
             )
+        circle = await records.care_circle(patient_id, tx.scope)
+        org_id = given_org or (circle.structures[0] if circle and circle.structures else None)
+        if org_id is None:
+            raise InvalidRequest(
+                f"{OP} needs 'organization': the structure that attaches the pathway "
+                "(default: the caller's, then the care circle's managing organisation)",
+                msg_id=MSG_BAD_INPUT,
+            )
         org = await records.read("Organization", org_id, tx.scope)
         if org is None:
             raise InvalidRequest(f"{OP}: Organization/{org_id} was not found", msg_id=MSG_BAD_INPUT)
         calendar = WorkingCalendar(days, subdivision_of(org))
-        circle = await records.care_circle(patient_id, tx.scope)
         recipients = circle.assignable() if (circle and assign_all) else []
         plan = pathway.plan
         plan_id = new_id()
