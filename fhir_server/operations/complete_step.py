@@ -29,12 +29,13 @@ from datetime import date
 from typing import Any
 
 from fhir_server.errors import BusinessRuleViolation, Forbidden, InvalidRequest
-from fhir_server.interactions import references
+from fhir_server.interactions import bundle, dispatch, references
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
-from fhir_server.interactions.routing import FhirRequest
+from fhir_server.interactions.routing import FhirRequest, resolve
 from fhir_server.interactions.write import in_transaction, new_id, prepare, store
+from fhir_server.operations import sdc as qx
 from fhir_server.operations.parameters import body_resource, collect_parameters, query_params
 from fhir_server.operations.pathway_context import PathwayEngine, engine, principal_of
 from fhir_server.operations.registry import Operation
@@ -64,6 +65,7 @@ MSG_REPORT_NEEDED = "MRTC-PTH-023"
 MSG_CATEGORY = "MRTC-PTH-024"
 MSG_TRIGGER = "MRTC-PTH-025"
 MSG_NOT_A_STEP = "MRTC-PTH-026"
+MSG_FORM = "MRTC-PTH-027"
 FINAL_SECTION = "mrtc-end"
 FORM = "biometric-form"
 DOCTOR_ROLE = "primary-care-physician"
@@ -216,7 +218,8 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         outputs = list(updated.get("output") or [])
         for ref in qr_refs:
             qr_id = _ref_id(ref, "QuestionnaireResponse", "questionnaireResponse")
-            await load_current(tx, "QuestionnaireResponse", qr_id)
+            response = (await load_current(tx, "QuestionnaireResponse", qr_id)).resource or {}
+            await _extract(tx, response, qr_id, patient_id)
             outputs.append(
                 {
                     "type": steps.io_type("questionnaire-response"),
@@ -344,6 +347,37 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         return Outcome(200, {"resourceType": "Parameters", "parameter": out})
 
     return await in_transaction(ctx, run)
+
+
+async def _extract(tx: Context, response: dict[str, Any], qr_id: str, patient_id: str) -> None:
+    """Close the form: its Observations (weight, height, BMI) are extracted and stored.
+
+    The same SDC extraction as ``$extract``, written here, in the step's
+    transaction, as the transaction Bundle of conditional updates on each
+    Observation's identifier that ``$extract`` returns (so closing a form twice
+    does not duplicate its measures), each entry through the dispatcher and
+    so the caller's policy.
+    """
+    subject = ((response.get("subject") or {}).get("reference")) or ""
+    if subject != f"Patient/{patient_id}":
+        raise BusinessRuleViolation(
+            f"QuestionnaireResponse/{qr_id} is about {subject or 'nobody'}, not the step's "
+            f"Patient/{patient_id}",
+            msg_id=MSG_FORM,
+        )
+    if response.get("status") != "completed":
+        raise BusinessRuleViolation(
+            f"QuestionnaireResponse/{qr_id} is {response.get('status')}: a form closes the step "
+            "once completed (« Clôturer »); save it in progress (« Enregistrer ») until then",
+            msg_id=MSG_FORM,
+        )
+    url = str(response.get("questionnaire") or "").partition("|")[0]
+    questionnaire = tx.services.ig.by_url().get(url)
+    if questionnaire is None:
+        return  # not a form of this guide: nothing to extract
+    extraction = qx.extract(questionnaire, {**response, "id": qr_id})
+    request = replace(resolve("POST", ""), body=extraction.bundle)
+    await bundle.process(tx, request, dispatch.handle)  # runs inside the step's transaction
 
 
 async def _file_report(
