@@ -68,6 +68,7 @@ MSG_NOT_A_STEP = "MRTC-PTH-026"
 MSG_FORM = "MRTC-PTH-027"
 FINAL_SECTION = "mrtc-end"
 FORM = "biometric-form"
+REPORT_STEP = "transmit-report"
 DOCTOR_ROLE = "primary-care-physician"
 PROFESSIONAL_ROLES = (
     "primary-care-physician",
@@ -190,6 +191,11 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     if len(actual) > 1:
         raise _bad("'actualDate' may appear only once")
     actual_date = _date(actual[0] if actual else None, "actualDate")
+    if actual_date is not None and actual_date.isoformat() > instant(now())[:10]:
+        raise _bad(
+            f"'actualDate' {actual_date.isoformat()} is in the future: it is the real date "
+            "of the appointment"
+        )
     qr_refs = params.get("questionnaireResponse") or []
     doc_refs = params.get("document") or []
     reports = params.get("report") or []
@@ -259,7 +265,8 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             target = "done"
         else:
             target = "validated" if has_document else "processed"
-        if step.report_categories and target in ("processed", "validated") and not has_document:
+        # the IG's invariant mrtc-task-5: a closed "Transmettre CR/Bilan" carries its report
+        if step.code == REPORT_STEP and target in ("processed", "validated") and not has_document:
             raise BusinessRuleViolation(
                 f"Task/{task_id} transmits a report: give it as 'report' (a DocumentReference "
                 "with its attachment) or 'document' (a stored one) to close the step",

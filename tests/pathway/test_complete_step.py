@@ -225,6 +225,14 @@ async def test_refusals_name_why_and_change_nothing(world: AppClient) -> None:
         )
         assert wrong.status_code == 422 and outcome_id(wrong) == "MRTC-PTH-024", wrong.text
         assert "mrtc-summary" in wrong.json()["issue"][0]["diagnostics"]
+        future = await doc.post(
+            url,
+            json=params(
+                {"name": "actualDate", "valueDateTime": "2999-01-01"},
+                {"name": "report", "resource": report("mrtc-summary")},
+            ),
+        )
+        assert future.status_code == 400 and outcome_id(future) == "MRTC-PTH-020"
         nothing = await doc.post(url, json=params())
         assert nothing.status_code == 422 and outcome_id(nothing) == "MRTC-PTH-023"
         bad_data = report("mrtc-summary")
