@@ -209,6 +209,8 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
 
     async def run(tx: Context) -> Outcome:
         tx = replace(tx, pending_references=[])
+        current_now = await load_current(tx, "Task", task_id)  # in the transaction: no lost update
+        task_now = current_now.resource or {}
         careplan = await records.read("CarePlan", plan_id, tx.scope)
         if careplan is None or careplan.get("status") != "active":
             state = (careplan or {}).get("status", "deleted")
@@ -216,11 +218,11 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
                 f"The pathway CarePlan/{plan_id} is {state}: its steps cannot be closed",
                 msg_id=MSG_PATHWAY_STATE,
             )
-        patient_id = (((task.get("for") or {}).get("reference")) or "").partition("/")[2]
+        patient_id = (((task_now.get("for") or {}).get("reference")) or "").partition("/")[2]
         calendar = await pathway_calendar(records, careplan, tx.scope)
         circle = await records.care_circle(patient_id, tx.scope)
-        updated = {k: v for k, v in task.items() if k != "meta"}
-        updated["meta"] = {"profile": (task.get("meta") or {}).get("profile") or []}
+        updated = {k: v for k, v in task_now.items() if k != "meta"}
+        updated["meta"] = {"profile": (task_now.get("meta") or {}).get("profile") or []}
         outputs = list(updated.get("output") or [])
         for ref in qr_refs:
             qr_id = _ref_id(ref, "QuestionnaireResponse", "questionnaireResponse")
@@ -241,7 +243,9 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         when = actual_date or date.fromisoformat(instant(now())[:10])
         for i, report in enumerate(reports):
             documents.append(
-                await _file_report(tx, report, step.report_categories, task, patient_id, when, i)
+                await _file_report(
+                    tx, report, step.report_categories, task_now, patient_id, when, i
+                )
             )
         for doc_id in documents:
             outputs.append(
@@ -265,7 +269,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             target = "done"
         else:
             target = "validated" if has_document else "processed"
-        # the IG's invariant mrtc-task-5: a closed "Transmettre CR/Bilan" carries its report
+        # the IG's invariant mrtc-task_now-5: a closed "Transmettre CR/Bilan" carries its report
         if step.code == REPORT_STEP and target in ("processed", "validated") and not has_document:
             raise BusinessRuleViolation(
                 f"Task/{task_id} transmits a report: give it as 'report' (a DocumentReference "
@@ -279,11 +283,15 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         period["end"] = instant(now())
         updated["executionPeriod"] = period
         updated["lastModified"] = instant(now())
-        previous: StoredResource = current
+        previous: StoredResource = current_now
         path = [target]
-        if target == "validated" and business_status(task) not in ("processed", "validated"):
+        if not (qr_refs or doc_refs or reports or status_given or actual) and (
+            business_status(task_now) in flow.CLOSED
+        ):
+            path = []  # a closed step, called again only to trigger ("ou plus tard")
+        if target == "validated" and business_status(task_now) not in ("processed", "validated"):
             path = ["processed", "validated"]  # "Traité", then "validée" once the document is in
-        stored = current
+        stored = current_now
         for code in path:
             version = {
                 **updated,
@@ -314,7 +322,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             patient_id,
             calendar,
             circle,
-            task,
+            task_now,
             when,
         )
         if triggered:

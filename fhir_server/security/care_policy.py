@@ -75,6 +75,11 @@ OPERATION_PERMISSION: dict[str, str | None] = {
     "news-feed": "r",
     "everything": "r",
     "reindex": None,
+    # the pathway engine's operations change state: a read-only token may not run them
+    "apply": "c",
+    "complete-step": "u",
+    "close": "u",
+    "reopen": "u",
 }
 CHANGES = frozenset(
     {

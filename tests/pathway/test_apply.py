@@ -226,3 +226,11 @@ async def test_apply_only_attaches_the_mrtc_plan_and_only_by_post(world: AppClie
         get = await coord.get(f"/{PLAN}/$apply", params={"subject": "Patient/lea"})
     assert other.status_code == 422 and outcome_id(other) == "MRTC-PTH-014"
     assert get.status_code == 405
+
+
+async def test_a_read_only_token_cannot_change_a_pathway(world: AppClient) -> None:
+    async with world.client_for() as system:
+        await new_child(system, "readonly")
+    async with world.client_for(PRINCIPALS["structure"], scope="user/*.rs") as msp:
+        r = await msp.post(f"/{PLAN}/$apply", json=apply_body("Patient/readonly"))
+    assert r.status_code == 403 and outcome_id(r) == "MRTC-SEC-004"
