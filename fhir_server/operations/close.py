@@ -74,6 +74,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     table = engine(ctx).table
 
     async def run(tx: Context) -> Outcome:
+        careplan = (await load_current(tx, "CarePlan", plan_id)).resource or {}
         if careplan.get("status") not in ("active", "on-hold"):
             raise BusinessRuleViolation(
                 f"CarePlan/{plan_id} is {careplan.get('status')}: only an active or paused "

@@ -45,6 +45,7 @@ from fhir_server.pathway.hooks import careplan_id, pathway_calendar
 from fhir_server.pathway.lifecycle import STATUS_SYSTEM, business_status
 from fhir_server.pathway.plan import CATEGORY_SYSTEM, Section
 from fhir_server.pathway.records import CareCircle, section_of, step_code
+from fhir_server.profiles.structure import check_structure
 from fhir_server.security.principal import COORDINATOR, Principal
 from fhir_server.storage.repository import StoredResource, instant, now
 
@@ -96,10 +97,13 @@ def _ref_id(value: Any, type_: str, name: str) -> str:
 def _triggers(body: dict[str, Any] | None) -> list[dict[str, Any]]:
     out = []
     for param in (body or {}).get("parameter") or []:
-        if param.get("name") != "trigger":
+        if not isinstance(param, dict) or param.get("name") != "trigger":
             continue
         parts: dict[str, Any] = {}
-        for part in param.get("part") or []:
+        given = param.get("part")
+        for part in given if isinstance(given, list) else [None]:
+            if not isinstance(part, dict):
+                raise _bad("each 'trigger' has parts (name and value[x])")
             value = next((v for k, v in part.items() if k.startswith("value")), None)
             parts[str(part.get("name"))] = value
         unknown = set(parts) - {"action", "date", "owner"}
@@ -410,6 +414,11 @@ async def _file_report(
     document["meta"] = {
         "profile": (report.get("meta") or {}).get("profile") or [steps.DOCUMENT_PROFILE]
     }
+    document["subject"] = {"reference": f"Patient/{patient_id}"}
+    document.setdefault("status", "current")
+    document.setdefault("date", instant(now()))
+    # the structure first (400 naming the element), so what follows reads valid FHIR
+    check_structure("DocumentReference", document, max_depth=tx.settings.max_depth)
     _check_category(document, accepted, where)
     contents = document.get("content") or []
     if len(contents) != 1 or not isinstance(contents[0], dict):
@@ -426,8 +435,6 @@ async def _file_report(
     attachment["url"] = f"Binary/{binary_id}"
     attachment["size"] = size
     document["content"] = [{**contents[0], "attachment": attachment}]
-    document.setdefault("status", "current")
-    document["subject"] = {"reference": f"Patient/{patient_id}"}
     context = dict(document.get("context") or {})
     context["related"] = [
         *[r for r in context.get("related") or [] if isinstance(r, dict)],
@@ -435,7 +442,6 @@ async def _file_report(
     ]
     context.setdefault("period", {"start": when.isoformat()})
     document["context"] = context
-    document.setdefault("date", instant(now()))
     stored = await store(
         tx,
         "DocumentReference",

@@ -86,8 +86,15 @@ class TransitionTable:
     def may_move(self, before: str, after: str) -> bool:
         return after in self.allowed_after(before)
 
-    def check(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
-        """Refuse a Task version whose business status breaks the table (422, naming why)."""
+    def check(
+        self, before: Mapping[str, Any] | None, after: Mapping[str, Any], *, importing: bool = False
+    ) -> None:
+        """Refuse a Task version whose business status breaks the table (422, naming why).
+
+        ``importing``: a trusted system (a regional platform, an EHR) may create a
+        step in any status, as it brings a pathway's history from elsewhere; its
+        later changes follow the table like anyone's.
+        """
         new = business_status(after)
         old = business_status(before) if before is not None else None
         if new is None:
@@ -110,7 +117,7 @@ class TransitionTable:
                 msg_id=MSG_TASK_STATUS,
             )
         if old is None:
-            if before is None and not rule.initial:
+            if before is None and not rule.initial and not importing:
                 starts = [r.code for r in self.rules.values() if r.initial]
                 raise BusinessRuleViolation(
                     f"A pathway step cannot be created with business status '{new}'; "

@@ -179,6 +179,10 @@ async def test_status_must_match_the_business_status_and_creation_starts_early(
         del created["id"]
         r = await doc.post("/Task", json=created)
         assert r.status_code == 422 and outcome_id(r) == "MRTC-PTH-002", r.text
+    async with world.client_for() as system:  # a regional platform importing a history
+        r = await system.post("/Task", json=created)
+        assert r.status_code == 201, r.text
+    async with world.client_for(PRINCIPALS["doctor"]) as doc:
         dropped = {k: v for k, v in form.items() if k not in ("meta", "businessStatus")}
         r = await put(doc, dropped)
         assert r.status_code == 422 and outcome_id(r) == "MRTC-PTH-004", r.text
