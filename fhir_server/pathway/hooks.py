@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from fhir_server.errors import BusinessRuleViolation
 from fhir_server.pathway.calendar import WorkingCalendar, subdivision_of
 from fhir_server.pathway.lifecycle import TransitionTable, business_status
 from fhir_server.pathway.plan import PathwayPlan
@@ -34,6 +35,7 @@ ServerWriter = Callable[
     [ReadScope, str, str, dict[str, Any] | None, StoredResource], Awaitable[None]
 ]
 NOT_STARTED = ("to-do",)
+MSG_NOT_WORKING_DAY = "MRTC-PTH-005"
 
 
 def careplan_id(task: dict[str, Any] | None) -> str | None:
@@ -84,7 +86,29 @@ class StepHooks:
             return  # the server's own moves never cascade (they are the cascade)
         old, new = scheduled(before), scheduled(event.resource)
         if old and new and old != new and business_status(event.resource) is not None:
+            await self._check_working_day(event.resource, new, scope)
             await self._move_dependants(event.resource, old, new, scope)
+
+    async def _check_working_day(self, task: dict[str, Any], day: str, scope: ReadScope) -> None:
+        """A step moved by a person lands on a working day of its pathway ("jours ouvrés")."""
+        plan_id = careplan_id(task)
+        careplan = await self.records.read("CarePlan", plan_id, scope) if plan_id else None
+        if careplan is None:
+            return
+        calendar = await pathway_calendar(self.records, careplan, scope)
+        try:
+            when = date.fromisoformat(day)
+        except ValueError:
+            return  # a dateTime with a time: the profile's date rules apply, not ours
+        if calendar.is_working_day(when):
+            return
+        why = calendar.holiday_name(when) or "not one of the pathway's working days"
+        raise BusinessRuleViolation(
+            f"{day} is not a working day of this pathway ({why}); "
+            f"the next working day is {calendar.next_working_day(when).isoformat()}",
+            expression=("Task.restriction.period",),
+            msg_id=MSG_NOT_WORKING_DAY,
+        )
 
     async def _move_dependants(
         self, task: dict[str, Any], old: str, new: str, scope: ReadScope

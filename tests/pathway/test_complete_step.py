@@ -238,7 +238,8 @@ async def test_refusals_name_why_and_change_nothing(world: AppClient) -> None:
         bad_data = report("mrtc-summary")
         bad_data["content"][0]["attachment"]["data"] = "not base64!"
         r = await doc.post(url, json=params({"name": "report", "resource": bad_data}))
-        assert r.status_code == 400 and outcome_id(r) == "MRTC-PTH-020"
+        assert r.status_code == 400, r.text  # the base structure's base64 rule names the element
+        assert "attachment.data" in r.text
         early = await doc.post(
             url,
             json=params(

@@ -228,3 +228,18 @@ async def test_moving_a_step_moves_the_later_steps_that_depend_on_it(world: AppC
     assert after[("final-dietitian", "biometric-form")]["start"] == "2028-07-06"
     # 2028-09-01 (Friday) + 3 working days = Wednesday 6 September 2028
     assert after[("mrtc-end", "transmit-report")]["start"] == "2028-09-06"
+
+
+async def test_a_step_moves_onto_working_days_only(world: AppClient) -> None:
+    steps = await attached(world, "weekend", "2026-09-01")
+    moved = {k: v for k, v in steps[("initial-msp", "biometric-form")].items() if k != "meta"}
+    async with world.client_for(PRINCIPALS["doctor"]) as doc:
+        for day, why, nxt in [
+            ("2026-09-05", "not one of the pathway's working days", "2026-09-07"),  # a Saturday
+            ("2026-11-11", "Armistice", "2026-11-12"),
+        ]:
+            moved["restriction"] = {**moved["restriction"], "period": {"start": day, "end": day}}
+            r = await put(doc, moved)
+            assert r.status_code == 422 and outcome_id(r) == "MRTC-PTH-005", r.text
+            text = r.json()["issue"][0]["diagnostics"]
+            assert nxt in text and why.split()[0] in text, text
