@@ -26,6 +26,10 @@ from fhir_server.operations import (
     add_member,
     break_glass,
     directory_search,
+    apply,
+    break_glass,
+    close,
+    complete_step,
     expand,
     extract,
     identity_search,
@@ -33,8 +37,10 @@ from fhir_server.operations import (
     lookup,
     match,
     news_feed,
+    pathway_context,
     reindex,
     request_access,
+    reopen,
     validate,
     validate_code,
 )
@@ -77,6 +83,10 @@ OPERATIONS = (
     add_member.OPERATION,
     add_group.OPERATION,
     request_access.OPERATION,
+    apply.OPERATION,
+    complete_step.OPERATION,
+    close.OPERATION,
+    reopen.OPERATION,
 )
 
 
@@ -132,6 +142,9 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         hooks.register("Patient", CareCircleHooks(repository))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
+        built: list[Services] = []
+        pathway_context.register(hooks, ig, repository, registry, settings, lambda: built[0])
+        hooks.register("CarePlan", PolicyRefresh(policy))  # a deleted pathway takes its steps
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         outbox = MongoOutbox(repository.db)
@@ -157,6 +170,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             notifier=notifier,
             directory=build_directory(settings.professional_directory),
         )
+        built.append(services)
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters

@@ -122,6 +122,10 @@ class FailedDependency(FhirError):
     """A batch entry needs another entry of the bundle, and that entry failed."""
 
 
+class BusinessRuleViolation(FhirError):
+    """A well-formed request breaks a domain rule (a step transition, a pathway precondition)."""
+
+
 class PatchFailed(FhirError):
     """A well-formed patch could not be applied (failed test, missing path)."""
 
@@ -195,6 +199,7 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     UnsupportedMediaType: (415, "not-supported"),
     TooCostly: (422, "too-costly"),
     PatchFailed: (422, "processing"),
+    BusinessRuleViolation: (422, "business-rule"),
     UnresolvedReference: (422, "not-found"),
     FailedDependency: (424, "processing"),
     BusinessRuleViolation: (422, "business-rule"),

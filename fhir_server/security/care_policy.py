@@ -75,6 +75,11 @@ OPERATION_PERMISSION: dict[str, str | None] = {
     "news-feed": "r",
     "everything": "r",
     "reindex": None,
+    # the pathway engine's operations change state: a read-only token may not run them
+    "apply": "c",
+    "complete-step": "u",
+    "close": "u",
+    "reopen": "u",
 }
 CHANGES = frozenset(
     {
@@ -400,10 +405,11 @@ class CarePolicy:
         was = before.get("status")
         now = resource.get("status") if resource is not None else None
         closing = resource is None or (now in questions.CLOSED and was not in questions.CLOSED)
-        if closing and not questions.may_close_pathway(p, structures):
+        pausing = was != now and questions.PAUSED in (was, now)  # pause or resume: same people
+        if (closing or pausing) and not questions.may_close_pathway(p, structures):
             raise Forbidden(
                 "Only a coordinator or a structure account of the record's structure may "
-                "close or delete a pathway",
+                "close, pause, resume or delete a pathway",
                 msg_id="MRTC-SEC-016",
             )
         reopening = was in questions.CLOSED and now is not None and now not in questions.CLOSED

@@ -1,9 +1,10 @@
 """The booklet's powers, as policy questions other features ask (never scattered ``if``s).
 
-* Closing or deleting a pathway (CarePlan): the coordinator (platform role)
+* Closing, pausing, resuming or deleting a pathway (CarePlan): the coordinator (platform role)
   or a structure account of the record's structure ("seule la personne
   chargée de la coordination peut supprimer le parcours"; "se connecter en
   mode structure permet de clôturer le parcours").
+* Attaching a pathway: a structure account or the coordinator.
 * Reopening a closed pathway, changing a document's category, marking a
   misfiled document entered-in-error: the super-user only ("Zoom sur le rôle
   Super utilisateur").
@@ -23,6 +24,7 @@ from fhir_server.security.habilitation import Visibility
 from fhir_server.security.principal import COORDINATOR, SUPER_USER, Principal
 
 CLOSED = frozenset({"completed", "revoked", "entered-in-error"})
+PAUSED = "on-hold"  # "mettre en pause le parcours": by those who may close it
 
 
 def may_close_pathway(principal: Principal, record_structures: frozenset[str]) -> bool:
@@ -30,6 +32,12 @@ def may_close_pathway(principal: Principal, record_structures: frozenset[str]) -
     if principal.is_system or principal.has_role(COORDINATOR):
         return True
     return principal.is_structure and bool(set(principal.organizations) & record_structures)
+
+
+def may_attach_pathway(principal: Principal) -> bool:
+    """Attach a pathway to a record ("La connexion en mode structure est impérative"):
+    a structure account or the coordinator."""
+    return principal.is_system or principal.is_structure or principal.has_role(COORDINATOR)
 
 
 def may_reopen_pathway(principal: Principal) -> bool:

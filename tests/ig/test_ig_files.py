@@ -232,6 +232,9 @@ def test_plan_definition_sections_and_steps() -> None:
         ("initial-msp", "biometric-form"),
         ("initial-msp", "transmit-report"),
         ("initial-dietitian", "biometric-form"),
+        # issue 12: the dietitian sections transmit their report like the others
+        ("initial-dietitian", "transmit-report"),
         ("final-dietitian", "biometric-form"),
+        ("final-dietitian", "transmit-report"),
         ("mrtc-end", "transmit-report"),
     }

@@ -1,0 +1,167 @@
+"""Write hooks of the pathway engine (``resources.hooks.TypeHooks`` by shape).
+
+* ``StepHooks`` (Task): every version of a pathway step, whether written by
+  an operation, a PUT, a PATCH or a bundle entry, follows the transition
+  table (``lifecycle``). When a person moves a step's date ("déplacer la
+  date"), the later steps not started yet of the sections scheduled from it
+  (the PlanDefinition's ``relatedAction``) move by the same number of working
+  days, in the same transaction.
+* ``PathwayHooks`` (CarePlan): deleting a whole pathway ("supprimer le
+  parcours dans son entièreté") deletes its steps with it, in the same
+  transaction; documents and observations stay in the patient's record.
+
+Writes a hook makes go through the write pipeline (``ServerWriter``, given
+by the composition root), so they are validated, versioned and audited like
+any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from fhir_server.errors import BusinessRuleViolation
+from fhir_server.pathway.calendar import WorkingCalendar, subdivision_of
+from fhir_server.pathway.lifecycle import TransitionTable, business_status
+from fhir_server.pathway.plan import PathwayPlan
+from fhir_server.pathway.records import PathwayRecords, scheduled, section_of
+from fhir_server.resources.hooks import WriteEvent
+from fhir_server.security.principal import Principal
+from fhir_server.storage.repository import ReadScope, StoredResource
+
+# (scope, type, id, new resource or None to delete, previous version) -> None
+ServerWriter = Callable[
+    [ReadScope, str, str, dict[str, Any] | None, StoredResource], Awaitable[None]
+]
+NOT_STARTED = ("to-do",)
+MSG_NOT_WORKING_DAY = "MRTC-PTH-005"
+
+
+def careplan_id(task: dict[str, Any] | None) -> str | None:
+    for ref in (task or {}).get("basedOn") or []:
+        value = (ref or {}).get("reference") if isinstance(ref, dict) else None
+        if isinstance(value, str) and value.startswith("CarePlan/"):
+            return value.partition("/")[2]
+    return None
+
+
+async def pathway_calendar(
+    records: PathwayRecords, careplan: dict[str, Any], scope: ReadScope
+) -> WorkingCalendar:
+    """The working days of a pathway, with the holidays of its structure's region."""
+    author = ((careplan.get("author") or {}).get("reference")) or ""
+    org = None
+    if isinstance(author, str) and author.startswith("Organization/"):
+        org = await records.read("Organization", author.partition("/")[2], scope)
+    return WorkingCalendar.of_careplan(careplan, subdivision_of(org))
+
+
+class StepHooks:
+    """Registered for Task (see module docstring)."""
+
+    def __init__(
+        self,
+        table: TransitionTable,
+        plan: PathwayPlan,
+        records: PathwayRecords,
+        writer: ServerWriter | None = None,
+    ) -> None:
+        self.table = table
+        self.plan = plan
+        self.records = records
+        self.writer = writer
+
+    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
+        if event.resource is None:
+            return
+        before = event.previous.resource if event.previous is not None else None
+        principal = getattr(event.actor, "principal", None)
+        importing = principal is None or (isinstance(principal, Principal) and principal.is_system)
+        self.table.check(before, event.resource, importing=importing)
+        if before is None or principal is None:
+            return  # the server's own moves never cascade (they are the cascade)
+        old, new = scheduled(before), scheduled(event.resource)
+        if old and new and old != new and business_status(event.resource) is not None:
+            await self._check_working_day(event.resource, new, scope)
+            await self._move_dependants(event.resource, old, new, scope)
+
+    async def _check_working_day(self, task: dict[str, Any], day: str, scope: ReadScope) -> None:
+        """A step moved by a person lands on a working day of its pathway ("jours ouvrés")."""
+        plan_id = careplan_id(task)
+        careplan = await self.records.read("CarePlan", plan_id, scope) if plan_id else None
+        if careplan is None:
+            return
+        calendar = await pathway_calendar(self.records, careplan, scope)
+        try:
+            when = date.fromisoformat(day)
+        except ValueError:
+            return  # a dateTime with a time: the profile's date rules apply, not ours
+        if calendar.is_working_day(when):
+            return
+        why = calendar.holiday_name(when) or "not one of the pathway's working days"
+        raise BusinessRuleViolation(
+            f"{day} is not a working day of this pathway ({why}); "
+            f"the next working day is {calendar.next_working_day(when).isoformat()}",
+            expression=("Task.restriction.period",),
+            msg_id=MSG_NOT_WORKING_DAY,
+        )
+
+    async def _move_dependants(
+        self, task: dict[str, Any], old: str, new: str, scope: ReadScope
+    ) -> None:
+        plan_id = careplan_id(task)
+        if plan_id is None or self.writer is None:
+            return
+        careplan = await self.records.read("CarePlan", plan_id, scope)
+        if careplan is None:
+            return
+        calendar = await pathway_calendar(self.records, careplan, scope)
+        delta = calendar.working_days_between(date.fromisoformat(old), date.fromisoformat(new))
+        if delta == 0:
+            return
+        dependants = self.plan.dependants(section_of(task))
+        for stored in await self.records.steps(plan_id, scope):
+            other = stored.resource or {}
+            when = scheduled(other)
+            if (
+                stored.id == task.get("id")
+                or section_of(other) not in dependants
+                or business_status(other) not in NOT_STARTED
+                or when is None
+                or when < old
+            ):
+                continue
+            moved = calendar.shift(date.fromisoformat(when), delta).isoformat()
+            body = {k: v for k, v in other.items() if k != "meta"}
+            body["meta"] = {k: v for k, v in (other.get("meta") or {}).items() if k == "profile"}
+            restriction = dict(body.get("restriction") or {})
+            restriction["period"] = {"start": moved, "end": moved}
+            body["restriction"] = restriction
+            await self.writer(scope, "Task", stored.id, body, stored)
+
+    async def after_commit(self, event: WriteEvent) -> None:
+        return None
+
+
+class PathwayHooks:
+    """Registered for CarePlan (see module docstring)."""
+
+    def __init__(self, records: PathwayRecords, writer: ServerWriter | None = None) -> None:
+        self.records = records
+        self.writer = writer
+
+    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
+        if event.resource is not None or self.writer is None:
+            return
+        for stored in await self.records.steps(event.id, scope):
+            await self.writer(scope, "Task", stored.id, None, stored)
+
+    async def after_commit(self, event: WriteEvent) -> None:
+        return None
