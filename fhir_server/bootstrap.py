@@ -20,6 +20,7 @@ from fhir_server.interactions.services import Services
 from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
+    bmi_chart,
     break_glass,
     expand,
     extract,
@@ -29,6 +30,14 @@ from fhir_server.operations import (
     validate,
     validate_code,
 )
+from fhir_server.operations.biometrics import (
+    FormHooks,
+    IotfReference,
+    ObservationHooks,
+    PlausibleRanges,
+    StepHooks,
+)
+from fhir_server.operations.biometrics.patients import Patients
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
@@ -56,6 +65,7 @@ OPERATIONS = (
     reindex.OPERATION,
     break_glass.OPERATION,
     news_feed.OPERATION,
+    bmi_chart.OPERATION,
 )
 
 
@@ -99,6 +109,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         hooks.register("Patient", CareCircleHooks(repository))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
+        step_hooks = register_biometrics(hooks, ig, repository)
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         shared_state = SharedState(repository, settings.shared_state_check_ms)
@@ -118,6 +129,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             audit=trail,
             shared_state=shared_state,
         )
+        step_hooks.bind(services)
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
@@ -126,6 +138,27 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         await repository.close()
         raise
     return services, repository
+
+
+def register_biometrics(
+    hooks: WriteHooks, ig: ImplementationGuide, repository: Repository
+) -> StepHooks:
+    """The biometric form and BMI-for-age rules (issue #12 items 3-4, decision 0033).
+
+    Returns the Task hook, which writes the pre-filled form through the write
+    pipeline and so is handed the services once they exist.
+    """
+    patients = Patients(repository)
+    ranges = PlausibleRanges.from_ig(ig)
+    observations = ObservationHooks(IotfReference.from_ig(ig), ranges, patients)
+    hooks.register("Observation", observations)
+    hooks.register_advisor("Observation", observations)
+    form = FormHooks(ig, ranges, patients)
+    hooks.register("QuestionnaireResponse", form)
+    hooks.register_advisor("QuestionnaireResponse", form)
+    steps = StepHooks()
+    hooks.register("Task", steps)
+    return steps
 
 
 async def changed_ig_resources(

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fhir_server.errors import Issue
 from fhir_server.storage.repository import ReadScope, StoredResource
 
 Resource = dict[str, Any]
@@ -77,6 +78,17 @@ class BaseHooks:
         return None
 
 
+class Advisor(Protocol):
+    """Warnings about a resource that is accepted as it is (an implausible measure, say).
+
+    Asked after ``normalise`` on every create, update and patch; what it says
+    reaches the client as ``OperationOutcome`` issues (``Prefer:
+    return=OperationOutcome``, or a bundle entry's ``response.outcome``).
+    """
+
+    async def advice(self, resource: Resource) -> list[Issue]: ...
+
+
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -85,9 +97,20 @@ class WriteHooks:
 
     def __init__(self) -> None:
         self._hooks: dict[str, list[TypeHooks]] = {}
+        self._advisors: dict[str, list[Advisor]] = {}
 
     def register(self, type_: str, hooks: TypeHooks) -> None:
         self._hooks.setdefault(type_, []).append(hooks)
+
+    def register_advisor(self, type_: str, advisor: Advisor) -> None:
+        self._advisors.setdefault(type_, []).append(advisor)
+
+    async def advice(self, type_: str, resource: Resource) -> list[Issue]:
+        """The warnings of every advisor of ``type_`` about the normalised ``resource``."""
+        out: list[Issue] = []
+        for advisor in self._advisors.get(type_, ()):
+            out.extend(await advisor.advice(resource))
+        return out
 
     def _for(self, type_: str) -> tuple[TypeHooks, ...]:
         return (*self._hooks.get("*", ()), *self._hooks.get(type_, ()))
