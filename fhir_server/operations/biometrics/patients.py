@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_server.operations.biometrics.iotf import age_in_years, sex_of
@@ -46,6 +47,16 @@ class Patients:
         return Child(
             f"Patient/{parts[-1]}", birth if isinstance(birth, str) else None, sex_of(patient)
         )
+
+
+def moment(value: str) -> datetime:
+    """A FHIR date or dateTime as an aware instant (a bare date or year: its start, UTC)."""
+    text = value if len(value) > 7 else f"{value}-01-01"[:10]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def effective_of(observation: dict[str, Any]) -> str | None:

@@ -26,6 +26,7 @@ status the write recorded.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -45,7 +46,7 @@ from fhir_server.operations.biometrics.codes import (
     WEIGHT,
 )
 from fhir_server.operations.biometrics.observations import quantity_value
-from fhir_server.operations.biometrics.patients import effective_of
+from fhir_server.operations.biometrics.patients import effective_of, moment
 from fhir_server.resources.hooks import Resource, WriteEvent
 from fhir_server.storage.repository import ReadScope, StoredResource, instant, now
 
@@ -159,12 +160,12 @@ class StepHooks:
             "Observation",
             f"subject={quote(patient, safe='')}&code={quote(f'{LOINC}|{code}', safe='')}",
         )
-        best: tuple[str, StoredResource] | None = None
+        best: tuple[datetime, StoredResource] | None = None
         for stored in matches:
             obs = stored.resource or {}
             when = effective_of(obs)
             if obs.get("status") in NOT_A_MEASURE or when is None or quantity_value(obs) is None:
                 continue
-            if best is None or when > best[0]:
-                best = (when, stored)
+            if best is None or moment(when) > best[0]:
+                best = (moment(when), stored)
         return quantity_value(best[1].resource or {}) if best else None

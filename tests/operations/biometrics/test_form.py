@@ -1,4 +1,4 @@
-"""The biometric form on every write path: « 65,5 » is 65.5, impossible refused, BMI the server's."""
+"""The biometric form on every write: « 65,5 » is 65.5, impossible refused, BMI the server's."""
 
 from __future__ import annotations
 
