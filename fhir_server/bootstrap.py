@@ -151,11 +151,8 @@ def register_biometrics(
     patients = Patients(repository)
     ranges = PlausibleRanges.from_ig(ig)
     observations = ObservationHooks(IotfReference.from_ig(ig), ranges, patients)
-    hooks.register("Observation", observations)
-    hooks.register_advisor("Observation", observations)
-    form = FormHooks(ig, ranges, patients)
-    hooks.register("QuestionnaireResponse", form)
-    hooks.register_advisor("QuestionnaireResponse", form)
+    hooks.register_reading("Observation", observations)
+    hooks.register_reading("QuestionnaireResponse", FormHooks(ig, ranges, patients))
     steps = StepHooks()
     hooks.register("Task", steps)
     return steps

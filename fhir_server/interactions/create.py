@@ -32,7 +32,7 @@ async def create(
 ) -> Outcome:
     """Create a resource; ``condition_checked``: a transaction already searched."""
     resource = await prepare(ctx, type_, body)
-    advice = await ctx.services.hooks.advice(type_, resource)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
     condition = strip_type(type_, if_none_exist)
     id_ = assigned_id or new_id()
     key = guarding_key(ctx, type_, condition, {**resource, "id": id_})

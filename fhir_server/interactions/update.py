@@ -49,7 +49,7 @@ async def update(
     _check_body_id(type_, id_, body)
     expected = parse_if_match(if_match)
     resource = await prepare(ctx, type_, body)
-    advice = await ctx.services.hooks.advice(type_, resource)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
 
     async def run(tx: Context) -> Outcome:
         current = await tx.services.repository.read(type_, id_, tx.scope)
@@ -73,7 +73,7 @@ async def conditional_update(
         )
     expected = parse_if_match(if_match)
     resource = await prepare(ctx, type_, body)
-    advice = await ctx.services.hooks.advice(type_, resource)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
     body_id = resource.get("id")
     new_id_ = body_id or new_id()
     key = guarding_key(ctx, type_, query, {**resource, "id": new_id_})

@@ -1,7 +1,8 @@
 """The biometric form on every write: « 65,5 » is 65.5, impossible is refused, BMI is the server's.
 
-Registered for QuestionnaireResponse (``normalise`` and ``advice``): a response
-to ``Questionnaire/mrtc-suivi-biometrique`` — created, updated, patched or in a
+Registered for QuestionnaireResponse as reading hooks
+(``resources.hooks.ReadingHooks``): a response to
+``Questionnaire/mrtc-suivi-biometrique`` — created, updated, patched or in a
 bundle, in progress (« Enregistrer ») or completed (« Clôturer ») — is checked
 and rewritten by the SDC engine's answer rules before it is stored:
 
@@ -44,7 +45,7 @@ from fhir_server.operations.sdc.questionnaire import (
     extension,
     walk_questionnaire,
 )
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import Resource
 from fhir_server.storage.repository import ReadScope
 
 
@@ -76,7 +77,7 @@ class FormHooks:
             i for i in questionnaire.get("item") or () if extension(i, CALCULATED) is not None
         ]
 
-    async def normalise(self, resource: Resource) -> Resource:
+    async def normalise_within(self, resource: Resource, scope: ReadScope) -> Resource:
         if not is_biometric_form(resource):
             return resource
         normalised, _answers, _notes = sdc.normalise(self.questionnaire, resource)
@@ -84,7 +85,7 @@ class FormHooks:
             value = sdc.calculate(self.questionnaire, q_item, normalised)
             self._check_possible(q_item, value)
             _set_answer(normalised, q_item, value)
-        issues = await self._issues(normalised)
+        issues = await self._issues(normalised, scope)
         return set_flag(normalised, bool(issues))
 
     def _check_possible(self, q_item: dict[str, Any], value: Decimal | None) -> None:
@@ -102,9 +103,9 @@ class FormHooks:
                 msg_id=MSG_IMPOSSIBLE_BMI,
             )
 
-    async def _issues(self, response: dict[str, Any]) -> list[Issue]:
+    async def _issues(self, response: dict[str, Any], scope: ReadScope) -> list[Issue]:
         """The warnings of the answers implausible for the child's age at the measure."""
-        child = await self.patients.child(response.get("subject"))
+        child = await self.patients.child(response.get("subject"), scope)
         if child is None:
             return []
         by_link = {i["linkId"]: i for i in walk_questionnaire(self.questionnaire.get("item") or [])}
@@ -128,14 +129,8 @@ class FormHooks:
                     issues.append(issue)
         return issues
 
-    async def advice(self, resource: Resource) -> list[Issue]:
-        return await self._issues(resource) if is_biometric_form(resource) else []
-
-    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
-        return None
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
+    async def advice(self, resource: Resource, scope: ReadScope) -> list[Issue]:
+        return await self._issues(resource, scope) if is_biometric_form(resource) else []
 
 
 def _set_answer(response: dict[str, Any], q_item: dict[str, Any], value: Decimal | None) -> None:

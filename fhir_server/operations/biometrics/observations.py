@@ -1,9 +1,9 @@
 """Weight, height and BMI Observations: one series, and the BMI's grade for age.
 
-Registered for Observation (``normalise`` and ``advice``), so it runs on every
-create, update, patch and bundle entry, whoever writes: the Observations of
-the biometric form's extraction and those an EHR pushes in a transaction
-(conditional create on their identifier) are treated alike:
+Registered for Observation as reading hooks (``resources.hooks.ReadingHooks``),
+so it runs on every create, update, patch and bundle entry, whoever writes:
+the Observations of the biometric form's extraction and those an EHR pushes in
+a transaction (conditional create on their identifier) are treated alike:
 
 * an Observation is one of the series by its LOINC code (29463-7 / 8302-2 /
   39156-5): found by the same searches (``subject`` + ``code``) and drawn on
@@ -42,7 +42,7 @@ from fhir_server.operations.biometrics.codes import (
 from fhir_server.operations.biometrics.iotf import FRENCH_SEX, IotfReference
 from fhir_server.operations.biometrics.patients import Child, Patients, effective_of
 from fhir_server.operations.biometrics.plausibility import PlausibleRanges
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import Resource
 from fhir_server.storage.repository import ReadScope
 
 OURS = (GRADE_SYSTEM, INTERPRETATION_SYSTEM)
@@ -71,19 +71,21 @@ class ObservationHooks:
         self.ranges = ranges
         self.patients = patients
 
-    async def _facts(self, observation: dict[str, Any]) -> tuple[Child | None, float | None]:
-        child = await self.patients.child(observation.get("subject"))
+    async def _facts(
+        self, observation: dict[str, Any], scope: ReadScope
+    ) -> tuple[Child | None, float | None]:
+        child = await self.patients.child(observation.get("subject"), scope)
         age = child.age_at(effective_of(observation)) if child else None
         return child, age
 
-    async def normalise(self, resource: Resource) -> Resource:
+    async def normalise_within(self, resource: Resource, scope: ReadScope) -> Resource:
         code = measure_code(resource)
         if code is None:
             return resource
         out = dict(resource)
         value = quantity_value(out)
         self._check_possible(code, out)
-        child, age = await self._facts(out)
+        child, age = await self._facts(out, scope)
         if code == BMI:
             out = self._interpret(out, value, child, age)
         flagged = value is not None and implausible(self.ranges, code, value, age, "") is not None
@@ -146,12 +148,12 @@ class ObservationHooks:
             out.pop("interpretation", None)
         return out
 
-    async def advice(self, resource: Resource) -> list[Issue]:
+    async def advice(self, resource: Resource, scope: ReadScope) -> list[Issue]:
         code = measure_code(resource)
         if code is None:
             return []
         value = quantity_value(resource)
-        child, age = await self._facts(resource)
+        child, age = await self._facts(resource, scope)
         issues: list[Issue] = []
         if value is not None:
             issue = implausible(self.ranges, code, value, age, "Observation.valueQuantity.value")
@@ -187,10 +189,4 @@ class ObservationHooks:
                 ("Observation.effective",),
                 MSG_NO_AGE,
             )
-        return None
-
-    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
-        return None
-
-    async def after_commit(self, event: WriteEvent) -> None:
         return None

@@ -166,3 +166,36 @@ async def test_ehr_transaction_is_idempotent_and_joins_the_series(
     ehr = [o for o in found if o.get("identifier") == [identifier]]
     assert len(ehr) == 1  # idempotent
     assert grade(ehr[0])[0] == "overweight"  # judged like the form's
+
+
+async def test_a_patient_created_in_the_same_transaction_is_seen(
+    system: httpx.AsyncClient,
+) -> None:
+    # An EHR pushes a new child and her BMI together: the grade needs her birth date.
+    child = "urn:uuid:11111111-2222-4333-8444-555555555555"
+    obs = measure(BMI, 21.0)
+    obs["subject"] = {"reference": child}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": child,
+                "resource": {
+                    "resourceType": "Patient",
+                    "gender": "female",
+                    "birthDate": "2016-05-04",
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": "urn:uuid:11111111-2222-4333-8444-555555555556",
+                "resource": obs,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    r = await system.post("/", json=bundle)
+    assert r.status_code == 200, r.text
+    location = r.json()["entry"][1]["response"]["location"].split("/_history")[0]
+    assert grade((await system.get(f"/{location}")).json())[0] == "overweight"
