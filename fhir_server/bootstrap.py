@@ -37,6 +37,7 @@ from fhir_server.operations.biometrics import (
     PlausibleRanges,
     StepHooks,
 )
+from fhir_server.operations.biometrics.codes import QUESTIONNAIRE
 from fhir_server.operations.biometrics.patients import Patients
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
@@ -153,7 +154,7 @@ def register_biometrics(
     observations = ObservationHooks(IotfReference.from_ig(ig), ranges, patients)
     hooks.register_reading("Observation", observations)
     hooks.register_reading("QuestionnaireResponse", FormHooks(ig, ranges, patients))
-    steps = StepHooks()
+    steps = StepHooks(ig.by_url()[QUESTIONNAIRE])
     hooks.register("Task", steps)
     return steps
 

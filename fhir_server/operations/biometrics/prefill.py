@@ -26,10 +26,13 @@ status the write recorded.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
+from fhir_server.errors import ProfileViolation
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.services import Services
@@ -47,10 +50,17 @@ from fhir_server.operations.biometrics.codes import (
 )
 from fhir_server.operations.biometrics.observations import quantity_value
 from fhir_server.operations.biometrics.patients import effective_of, moment
+from fhir_server.operations.sdc.questionnaire import (
+    MAX_DECIMALS,
+    extension_value,
+    walk_questionnaire,
+)
 from fhir_server.resources.hooks import Resource, WriteEvent
 from fhir_server.storage.repository import ReadScope, StoredResource, instant, now
 
+log = logging.getLogger(__name__)
 AUTHOR_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+UNITS = {WEIGHT: "kg", HEIGHT: "cm"}  # the form's units (questionnaire-unit)
 NOT_A_MEASURE = ("entered-in-error", "cancelled")
 
 
@@ -88,8 +98,14 @@ def _started(event: WriteEvent) -> bool:
 class StepHooks:
     """Registered for Task: see the module docstring. ``bind`` hands it the services."""
 
-    def __init__(self) -> None:
+    def __init__(self, questionnaire: dict[str, Any]) -> None:
         self._services: Services | None = None
+        self._places: dict[str, int] = {}
+        for item in walk_questionnaire(questionnaire.get("item") or []):
+            places = extension_value(item, MAX_DECIMALS)
+            for coding in item.get("code") or ():
+                if coding.get("system") == LOINC and isinstance(places, int):
+                    self._places[str(coding.get("code"))] = places
 
     def bind(self, services: Services) -> None:
         self._services = services
@@ -150,11 +166,21 @@ class StepHooks:
             response["author"] = {"reference": owner["reference"]}
         if items:
             response["item"] = items
-        resource = await prepare(ctx, "QuestionnaireResponse", response)
+        try:
+            resource = await prepare(ctx, "QuestionnaireResponse", response)
+        except ProfileViolation:  # a stored measure the form refuses: start from an empty form
+            log.warning("biometric step %s: latest measures not pre-filled", event.id)
+            response.pop("item", None)
+            resource = await prepare(ctx, "QuestionnaireResponse", response)
         await store(ctx, "QuestionnaireResponse", new_id(), resource, previous=None, method="POST")
 
     async def _latest(self, ctx: Context, patient: str, code: str) -> float | None:
-        """The value of the patient's latest measure of ``code`` (by effective date)."""
+        """The value of the patient's latest measure of ``code`` (by effective date).
+
+        Only measures in the form's unit (kg, cm) count; the value is rounded to the
+        form's decimals (an EHR's 40.125 kg pre-fills 40.13), so the pre-filled form
+        is one the form's own rules accept.
+        """
         matches = await find_matches(
             ctx,
             "Observation",
@@ -164,8 +190,19 @@ class StepHooks:
         for stored in matches:
             obs = stored.resource or {}
             when = effective_of(obs)
-            if obs.get("status") in NOT_A_MEASURE or when is None or quantity_value(obs) is None:
+            quantity = obs.get("valueQuantity") or {}
+            unit = quantity.get("code") or quantity.get("unit")
+            if (
+                obs.get("status") in NOT_A_MEASURE
+                or when is None
+                or quantity_value(obs) is None
+                or unit != UNITS[code]
+            ):
                 continue
             if best is None or moment(when) > best[0]:
                 best = (moment(when), stored)
-        return quantity_value(best[1].resource or {}) if best else None
+        value = quantity_value(best[1].resource or {}) if best else None
+        places = self._places.get(code, 2)
+        if value is None:
+            return None
+        return float(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))

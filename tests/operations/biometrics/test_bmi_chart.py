@@ -17,9 +17,29 @@ POINTS = [("2024-05-04", 18.5), ("2025-05-04", 19.4), ("2026-05-04", 20.3)]
 
 @pytest.fixture(scope="module", autouse=True)
 async def bmi_series(doctor: httpx.AsyncClient, system: httpx.AsyncClient) -> None:
-    for when, value in POINTS:
+    for when, value in POINTS[:-1]:
         r = await doctor.post("/Observation", json=measure(BMI, value, when=when))
         assert r.status_code == 201, r.text
+    # The last point comes from an EHR, pushed twice (conditional create): drawn once.
+    when, value = POINTS[-1]
+    identifier = {"system": "urn:oid:1.2.250.1.999.1", "value": "ehr-chart-1"}
+    pushed = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": measure(BMI, value, when=when, identifier=[identifier]),
+                "request": {
+                    "method": "POST",
+                    "url": "Observation",
+                    "ifNoneExist": "identifier=urn:oid:1.2.250.1.999.1|ehr-chart-1",
+                },
+            }
+        ],
+    }
+    for _ in range(2):
+        r = await system.post("/", json=pushed)
+        assert r.status_code == 200, r.text
     # An EHR's point of another child, and a withdrawn one of Léa's: neither is drawn.
     withdrawn = measure(BMI, 30.0, when="2026-01-01", status="entered-in-error")
     assert (await doctor.post("/Observation", json=withdrawn)).status_code == 201

@@ -65,6 +65,16 @@ async def test_a_boy_is_judged_on_the_boys_curves(doctor: httpx.AsyncClient) -> 
     assert grade(r.json())[0] == "obesity"
 
 
+async def test_iotf17_is_interpolated_where_the_table_has_no_half_year(
+    doctor: httpx.AsyncClient,
+) -> None:
+    # Léa at 7.5 years (2023-11-03): IOTF-17 has no 7.5 value; between 12.91 (7.0) and
+    # 13.00 (8.0) it is 12.955.
+    below = await doctor.post("/Observation", json=measure(BMI, 12.95, when="2023-11-03"))
+    above = await doctor.post("/Observation", json=measure(BMI, 12.96, when="2023-11-03"))
+    assert (grade(below.json())[0], grade(above.json())[0]) == ("thinness", "normal")
+
+
 async def test_a_clients_grade_is_replaced_on_update_and_patch(doctor: httpx.AsyncClient) -> None:
     wrong = {"coding": [{"system": GRADES, "code": "obesity"}, {"system": HL7, "code": "H"}]}
     kept = {"text": "Mesure à domicile"}

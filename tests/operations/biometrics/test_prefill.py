@@ -50,15 +50,19 @@ async def step_forms(http: httpx.AsyncClient, task_id: str) -> list[dict[str, An
 
 
 async def test_starting_the_step_prefills_its_form_once(doctor: httpx.AsyncClient) -> None:
-    # Two earlier weights (the later one wins, whatever the order they were written in)
-    # and a height from an EHR.
+    # Two earlier weights (the later one wins, whatever the order they were written in),
+    # a height with more decimals than the form takes, and a later weight in grams (not in
+    # the form's unit: not pre-filled).
     for code, value, when in (
-        (WEIGHT, 37.0, "2026-04-01"),
+        (WEIGHT, 37.125, "2026-04-01"),
         (WEIGHT, 36.0, "2026-01-10"),
-        (HEIGHT, 141.0, "2026-02-15"),
+        (HEIGHT, 141.04, "2026-02-15"),
     ):
         r = await doctor.post("/Observation", json=measure(code, value, when=when))
         assert r.status_code == 201, r.text
+    grams = measure(WEIGHT, 37500, when="2026-04-20", profile=False)
+    grams["valueQuantity"] = {**grams["valueQuantity"], "unit": "g", "code": "g"}
+    assert (await doctor.post("/Observation", json=grams)).status_code == 201
     created = await doctor.post("/Task", json=task())
     assert created.status_code == 201, created.text
     body = created.json()
@@ -72,9 +76,9 @@ async def test_starting_the_step_prefills_its_form_once(doctor: httpx.AsyncClien
     assert qr["subject"] == {"reference": "Patient/lea"}
     assert qr["author"] == {"reference": "Practitioner/doc"}
     got = answers(qr)
-    assert got["weight"] == {"valueDecimal": 37.0}
+    assert got["weight"] == {"valueDecimal": 37.13}  # rounded half up to the form's 2 places
     assert got["height"] == {"valueDecimal": 141.0}
-    assert got["bmi"] == {"valueDecimal": 18.6}  # computed by the form's own rule
+    assert got["bmi"] == {"valueDecimal": 18.7}  # 37.13 / 1.41² = 18.68, the form's own rule
 
     # Paused and resumed: still one form for the step.
     paused = await doctor.put(f"/Task/{body['id']}", json={**body, "status": "on-hold"})
