@@ -134,3 +134,12 @@ async def test_without_sex_no_curves_can_be_drawn(doctor: httpx.AsyncClient) -> 
     r = await doctor.get(f"/Patient/{created.json()['id']}/$bmi-chart")
     assert r.status_code == 422, r.text
     assert msg_ids(r.json()) == ["MRTC-BIO-020"]
+
+
+async def test_the_operation_is_advertised(doctor: httpx.AsyncClient) -> None:
+    statement = (await doctor.get("/metadata")).json()
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert {
+        "name": "bmi-chart",
+        "definition": "https://mrtc.example.org/fhir/OperationDefinition/Patient-bmi-chart",
+    } in patient["operation"]
