@@ -39,6 +39,7 @@ from fhir_server.operations.biometrics import (
 )
 from fhir_server.operations.biometrics.codes import QUESTIONNAIRE
 from fhir_server.operations.biometrics.patients import Patients
+from fhir_server.operations.biometrics.regrade import RegradeHooks
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
@@ -110,7 +111,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         hooks.register("Patient", CareCircleHooks(repository))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
-        step_hooks = register_biometrics(hooks, ig, repository)
+        biometric_hooks = register_biometrics(hooks, ig, repository)
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         shared_state = SharedState(repository, settings.shared_state_check_ms)
@@ -130,7 +131,8 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             audit=trail,
             shared_state=shared_state,
         )
-        step_hooks.bind(services)
+        for bound in biometric_hooks:
+            bound.bind(services)
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
@@ -143,11 +145,11 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
 
 def register_biometrics(
     hooks: WriteHooks, ig: ImplementationGuide, repository: Repository
-) -> StepHooks:
+) -> tuple[StepHooks, RegradeHooks]:
     """The biometric form and BMI-for-age rules (issue #12 items 3-4, decision 0033).
 
-    Returns the Task hook, which writes the pre-filled form through the write
-    pipeline and so is handed the services once they exist.
+    Returns the hooks that write through the write pipeline (the pre-filled form,
+    the re-graded BMIs), to be handed the services once they exist.
     """
     patients = Patients(repository)
     ranges = PlausibleRanges.from_ig(ig)
@@ -156,7 +158,9 @@ def register_biometrics(
     hooks.register_reading("QuestionnaireResponse", FormHooks(ig, ranges, patients))
     steps = StepHooks(ig.by_url()[QUESTIONNAIRE])
     hooks.register("Task", steps)
-    return steps
+    regrade = RegradeHooks()
+    hooks.register("Patient", regrade)
+    return steps, regrade
 
 
 async def changed_ig_resources(

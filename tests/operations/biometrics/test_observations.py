@@ -209,3 +209,51 @@ async def test_a_patient_created_in_the_same_transaction_is_seen(
     assert r.status_code == 200, r.text
     location = r.json()["entry"][1]["response"]["location"].split("/_history")[0]
     assert grade((await system.get(f"/{location}")).json())[0] == "overweight"
+
+
+async def test_a_bmi_written_before_its_patient_in_a_bundle_is_graded(
+    system: httpx.AsyncClient,
+) -> None:
+    # A transaction's entries have no order among themselves: here the BMI comes first.
+    obs = measure(BMI, 21.0, patient="zoe")
+    obs["id"] = "zoe-bmi"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": obs, "request": {"method": "PUT", "url": "Observation/zoe-bmi"}},
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "zoe",
+                    "gender": "female",
+                    "birthDate": "2016-05-04",
+                },
+                "request": {"method": "PUT", "url": "Patient/zoe"},
+            },
+        ],
+    }
+    r = await system.post("/", json=bundle)
+    assert r.status_code == 200, r.text
+    assert grade((await system.get("/Observation/zoe-bmi")).json())[0] == "overweight"
+
+
+async def test_correcting_the_birth_date_grades_the_bmis_again(
+    system: httpx.AsyncClient,
+) -> None:
+    child = {"resourceType": "Patient", "gender": "male", "birthDate": "2016-05-04"}
+    created = await system.post("/Patient", json=child)
+    pid = created.json()["id"]
+    bmi = await system.post("/Observation", json=measure(BMI, 23.0, patient=pid))
+    assert grade(bmi.json())[0] == "overweight"  # a boy of 10.0: IOTF-30 24.00
+    # Born a year later: 9.0 at the measure, where IOTF-30 is 22.77.
+    fixed = {**created.json(), "birthDate": "2017-05-04"}
+    assert (await system.put(f"/Patient/{pid}", json=fixed)).status_code == 200
+    again = (await system.get(f"/Observation/{bmi.json()['id']}")).json()
+    assert again["meta"]["versionId"] == "2"
+    assert grade(again)[0] == "obesity"
+    assert "garçon de 9,0 ans" in again["interpretation"][0]["text"]
+    # Unchanged facts (a new name): no new version.
+    renamed = {**fixed, "name": [{"family": "Petit"}]}
+    assert (await system.put(f"/Patient/{pid}", json=renamed)).status_code == 200
+    assert (await system.get(f"/Observation/{bmi.json()['id']}")).json()["meta"]["versionId"] == "2"
