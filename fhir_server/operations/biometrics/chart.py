@@ -63,7 +63,7 @@ def render(data: ChartData, media_type: str) -> bytes:
     axes.set_ylabel("IMC (kg/m²)")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper left")
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.08, right=0.97, top=0.93, bottom=0.1)  # tight_layout costs ~30%
     FigureCanvasAgg(figure)  # the raster canvas; savefig switches to SVG when asked
     out = io.BytesIO()
     if media_type == SVG:
