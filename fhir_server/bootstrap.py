@@ -24,6 +24,7 @@ from fhir_server.notify.notifier import Notifier
 from fhir_server.operations import (
     add_group,
     add_member,
+    bmi_chart,
     break_glass,
     directory_search,
     apply,
@@ -44,6 +45,16 @@ from fhir_server.operations import (
     validate,
     validate_code,
 )
+from fhir_server.operations.biometrics import (
+    FormHooks,
+    IotfReference,
+    ObservationHooks,
+    PlausibleRanges,
+    StepHooks,
+)
+from fhir_server.operations.biometrics.codes import QUESTIONNAIRE
+from fhir_server.operations.biometrics.patients import Patients
+from fhir_server.operations.biometrics.regrade import RegradeHooks
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
@@ -87,6 +98,7 @@ OPERATIONS = (
     complete_step.OPERATION,
     close.OPERATION,
     reopen.OPERATION,
+    bmi_chart.OPERATION,
 )
 
 
@@ -145,6 +157,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         built: list[Services] = []
         pathway_context.register(hooks, ig, repository, registry, settings, lambda: built[0])
         hooks.register("CarePlan", PolicyRefresh(policy))  # a deleted pathway takes its steps
+        biometric_hooks = register_biometrics(hooks, ig, repository)
         search_parameter_hooks = SearchParameterHooks(registry, repository)
         hooks.register("SearchParameter", search_parameter_hooks)
         outbox = MongoOutbox(repository.db)
@@ -171,6 +184,8 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             directory=build_directory(settings.professional_directory),
         )
         built.append(services)
+        for bound in biometric_hooks:
+            bound.bind(services)
         await write_implementation_guide(services, changed)
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
@@ -179,6 +194,26 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         await repository.close()
         raise
     return services, repository
+
+
+def register_biometrics(
+    hooks: WriteHooks, ig: ImplementationGuide, repository: Repository
+) -> tuple[StepHooks, RegradeHooks]:
+    """The biometric form and BMI-for-age rules (issue #12 items 3-4, decision 0033).
+
+    Returns the hooks that write through the write pipeline (the pre-filled form,
+    the re-graded BMIs), to be handed the services once they exist.
+    """
+    patients = Patients(repository)
+    ranges = PlausibleRanges.from_ig(ig)
+    observations = ObservationHooks(IotfReference.from_ig(ig), ranges, patients)
+    hooks.register_reading("Observation", observations)
+    hooks.register_reading("QuestionnaireResponse", FormHooks(ig, ranges, patients))
+    steps = StepHooks(ig.by_url()[QUESTIONNAIRE])
+    hooks.register("Task", steps)
+    regrade = RegradeHooks()
+    hooks.register("Patient", regrade)
+    return steps, regrade
 
 
 async def changed_ig_resources(

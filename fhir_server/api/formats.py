@@ -57,11 +57,23 @@ def _ranked(accept: str) -> list[str]:
     return [media for _, _, media in sorted(ranked)]
 
 
-def choose(fmt: str | None, accept: str | None, content_type: str | None) -> str:
-    """The response media type for a request's ``_format``, ``Accept`` and body type."""
+def choose(
+    fmt: str | None, accept: str | None, content_type: str | None, extra: tuple[str, ...] = ()
+) -> str:
+    """The response media type for a request's ``_format``, ``Accept`` and body type.
+
+    ``extra``: the non-FHIR media types the requested operation writes (an image),
+    its default first; with no preference that default is chosen.
+    """
     default = FHIR_XML if _media(content_type or "") in XML_TYPES else FHIR_JSON
+    if extra:
+        default = extra[0]
     if fmt:
-        chosen = FORMAT_ALIASES.get(fmt.strip().lower().replace(" ", "+"))
+        wanted = fmt.strip().lower().replace(" ", "+")
+        extra_alias = {m.split("/", 1)[1].split("+", 1)[0]: m for m in extra}
+        if wanted in extra or wanted in extra_alias:
+            return wanted if wanted in extra else extra_alias[wanted]
+        chosen = FORMAT_ALIASES.get(wanted)
         if chosen is None:
             raise NotAcceptable(
                 f"_format={fmt} is not supported; this server speaks FHIR JSON "
@@ -72,8 +84,10 @@ def choose(fmt: str | None, accept: str | None, content_type: str | None) -> str
     if not accept or not accept.strip():
         return default
     for media in _ranked(accept):
-        if media in WILDCARDS:
+        if media in WILDCARDS or (extra and media == "image/*"):
             return default
+        if media in extra:
+            return media
         if media in PRODUCED:
             return PRODUCED[media]
     raise NotAcceptable(
@@ -83,11 +97,12 @@ def choose(fmt: str | None, accept: str | None, content_type: str | None) -> str
     )
 
 
-def response_type(request: Request) -> str:
+def response_type(request: Request, extra: tuple[str, ...] = ()) -> str:
     return choose(
         request.query_params.get("_format"),
         request.headers.get("accept"),
         request.headers.get("content-type"),
+        extra,
     )
 
 

@@ -138,9 +138,9 @@ def parse_body(
     return READERS[media](raw, max_depth)
 
 
-def response_media_type(request: Request) -> str:
+def response_media_type(request: Request, extra: tuple[str, ...] = ()) -> str:
     """Pick the response Content-Type from ``_format`` or ``Accept`` (see ``api.formats``)."""
-    return response_type(request)
+    return response_type(request, extra)
 
 
 def dumps(body: Any, pretty: bool) -> bytes:

@@ -51,6 +51,13 @@ def render(
         headers["Last-Modified"] = format_datetime(stored.last_updated, usegmt=True)
         if outcome.location:
             headers["Location"] = f"{base_url}/{stored.type}/{stored.id}/_history/{stored.version}"
+    if outcome.content is not None:  # an operation's image: its own media type, sent as is
+        return Response(
+            content=outcome.content,
+            status_code=outcome.status,
+            headers=headers,
+            media_type=outcome.content_type,
+        )
     body: Any = outcome.body
     if is_write and body is not None:
         if prefer == "minimal":

@@ -81,9 +81,10 @@ async def fhir_endpoint(request: Request) -> Response:
 async def _serve(request: Request, path: str, pretty: bool) -> Response:
     services: Services = request.app.state.services
     settings = services.settings
-    media_type = response_media_type(request)
     method = request.method
     req = resolve("GET" if method == "HEAD" else method, path, request.url.query)
+    media_type = response_media_type(request, services.operations.produces(req))
+    req.response_type = media_type
     req.params = [(k, v) for k, v in req.params if k not in FORMAT_PARAMS]
     headers = request.headers
     base = base_url(request, services)

@@ -32,6 +32,7 @@ async def create(
 ) -> Outcome:
     """Create a resource; ``condition_checked``: a transaction already searched."""
     resource = await prepare(ctx, type_, body)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
     condition = strip_type(type_, if_none_exist)
     id_ = assigned_id or new_id()
     key = guarding_key(ctx, type_, condition, {**resource, "id": id_})
@@ -44,7 +45,7 @@ async def create(
         stored = await store(
             tx, type_, id_, resource, previous=None, method="POST", condition_key=key
         )
-        return Outcome(201, stored.resource, stored, location=True)
+        return Outcome(201, stored.resource, stored, location=True, issues=advice)
 
     return await in_transaction(ctx, run)
 

@@ -22,3 +22,5 @@ class Outcome:
     location: bool = False  # send a Location header (create, update-as-create)
     issues: list[Issue] = field(default_factory=list)  # informational, for Prefer: OperationOutcome
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # a non-FHIR body (an operation's image), sent as is
+    content_type: str = ""  # the media type of ``content``

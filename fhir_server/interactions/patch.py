@@ -118,8 +118,9 @@ async def _patch_current(
 ) -> Outcome:
     check_if_match(current.type, current.id, expected, current)
     resource = await prepare(tx, current.type, _apply(patch, current))
+    advice = await tx.services.hooks.advice(current.type, resource, tx.scope)
     stored = await store(tx, current.type, current.id, resource, previous=current, method="PATCH")
-    return Outcome(200, stored.resource, stored)
+    return Outcome(200, stored.resource, stored, issues=advice)
 
 
 async def patch(

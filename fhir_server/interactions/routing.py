@@ -70,6 +70,7 @@ class FhirRequest:
     query_string: str = ""
     assigned_id: str | None = None  # set by a transaction for its POST entries
     condition_resolved: bool = False  # a transaction already evaluated If-None-Exist
+    response_type: str = ""  # the media type negotiated for the answer (an image, for some ops)
 
     @property
     def strict(self) -> bool:

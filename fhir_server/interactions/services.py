@@ -40,6 +40,10 @@ class Operations(Protocol):
 
     def capability_entries(self, type_: str | None) -> list[dict[str, Any]]: ...
 
+    def produces(self, req: FhirRequest) -> tuple[str, ...]:
+        """The non-FHIR media types the operation ``req`` names writes, its default first."""
+        ...
+
 
 @dataclass
 class CapabilityCache:

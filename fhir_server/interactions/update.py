@@ -49,13 +49,16 @@ async def update(
     _check_body_id(type_, id_, body)
     expected = parse_if_match(if_match)
     resource = await prepare(ctx, type_, body)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
 
     async def run(tx: Context) -> Outcome:
         current = await tx.services.repository.read(type_, id_, tx.scope)
         check_if_match(type_, id_, expected, current)
         stored = await store(tx, type_, id_, resource, previous=current, method="PUT")
         created = current is None or current.deleted
-        return Outcome(201 if created else 200, stored.resource, stored, location=created)
+        return Outcome(
+            201 if created else 200, stored.resource, stored, location=created, issues=advice
+        )
 
     return await in_transaction(ctx, run)
 
@@ -70,6 +73,7 @@ async def conditional_update(
         )
     expected = parse_if_match(if_match)
     resource = await prepare(ctx, type_, body)
+    advice = await ctx.services.hooks.advice(type_, resource, ctx.scope)
     body_id = resource.get("id")
     new_id_ = body_id or new_id()
     key = guarding_key(ctx, type_, query, {**resource, "id": new_id_})
@@ -92,7 +96,7 @@ async def conditional_update(
                 )
             check_if_match(type_, current.id, expected, current)
             stored = await store(tx, type_, current.id, resource, previous=current, method="PUT")
-            return Outcome(200, stored.resource, stored)
+            return Outcome(200, stored.resource, stored, issues=advice)
         previous = await tx.services.repository.read(type_, new_id_, tx.scope)
         check_if_match(type_, new_id_, expected, previous)
         stored = await store(
@@ -104,6 +108,6 @@ async def conditional_update(
             method="PUT",
             condition_key=None if previous else key,
         )
-        return Outcome(201, stored.resource, stored, location=True)
+        return Outcome(201, stored.resource, stored, location=True, issues=advice)
 
     return await in_transaction(ctx, run)

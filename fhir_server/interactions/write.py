@@ -38,7 +38,7 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     max_depth = ctx.settings.max_depth
     resource = check_structure(type_, body, max_depth=max_depth)
     services = ctx.services
-    resource = await services.hooks.normalise(type_, resource)
+    resource = await services.hooks.normalise(type_, resource, ctx.scope)
     if services.hooks.registered(type_):  # what is stored is what was validated
         resource = check_structure(type_, resource, max_depth=max_depth)
     references.check_format(ctx, type_, resource)  # 400 naming the element

@@ -31,6 +31,7 @@ class Operation:
     instance: bool = False
     affects_state: bool = False
     methods: frozenset[str] = field(default_factory=lambda: frozenset({"GET", "POST"}))
+    produces: tuple[str, ...] = ()  # non-FHIR media types it answers in (an image), default first
 
     def applies(self, type_: str | None, instance: bool) -> bool:
         if type_ is None:
@@ -57,6 +58,15 @@ class OperationRegistry:
         raise ResourceNotFound(
             f"Operation ${name} is not supported on {where}", msg_id="MRTC-OP-101"
         )
+
+    def produces(self, req: FhirRequest) -> tuple[str, ...]:
+        """What ``req``'s operation writes besides FHIR, for content negotiation; () if none."""
+        if req.interaction != "operation" or req.operation is None:
+            return ()
+        for op in self._ops.get(req.operation, ()):
+            if op.applies(req.type, req.id is not None):
+                return op.produces
+        return ()
 
     async def invoke(self, ctx: Context, req: FhirRequest) -> Outcome:
         assert req.operation is not None

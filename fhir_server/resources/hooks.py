@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fhir_server.errors import Issue
 from fhir_server.storage.repository import ReadScope, StoredResource
 
 Resource = dict[str, Any]
@@ -77,6 +78,24 @@ class BaseHooks:
         return None
 
 
+class ReadingHooks(Protocol):
+    """Write-time rules that read stored data (the patient a measure is about).
+
+    ``normalise_within`` runs after the type's ``normalise`` hooks, with the
+    write's scope: inside a transaction bundle it sees what earlier entries
+    wrote (a Patient created in the same bundle). Like ``normalise`` it may
+    rewrite or refuse the resource and must not have effects. ``advice`` is
+    asked on the normalised resource for the warnings of a write that is
+    accepted as it is (an implausible measure); they reach the client as
+    OperationOutcome issues (``Prefer: return=OperationOutcome``, or a bundle
+    entry's ``response.outcome``).
+    """
+
+    async def normalise_within(self, resource: Resource, scope: ReadScope) -> Resource: ...
+
+    async def advice(self, resource: Resource, scope: ReadScope) -> list[Issue]: ...
+
+
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -85,20 +104,35 @@ class WriteHooks:
 
     def __init__(self) -> None:
         self._hooks: dict[str, list[TypeHooks]] = {}
+        self._reading: dict[str, list[ReadingHooks]] = {}
 
     def register(self, type_: str, hooks: TypeHooks) -> None:
         self._hooks.setdefault(type_, []).append(hooks)
+
+    def register_reading(self, type_: str, hooks: ReadingHooks) -> None:
+        self._reading.setdefault(type_, []).append(hooks)
+
+    async def advice(self, type_: str, resource: Resource, scope: ReadScope) -> list[Issue]:
+        """The warnings of the reading hooks of ``type_`` about the normalised ``resource``."""
+        out: list[Issue] = []
+        for hooks in self._reading.get(type_, ()):
+            out.extend(await hooks.advice(resource, scope))
+        return out
 
     def _for(self, type_: str) -> tuple[TypeHooks, ...]:
         return (*self._hooks.get("*", ()), *self._hooks.get(type_, ()))
 
     def registered(self, type_: str) -> bool:
         """Whether any hook may change a ``type_`` resource (then it is validated again)."""
-        return bool(self._for(type_))
+        return bool(self._for(type_) or self._reading.get(type_))
 
-    async def normalise(self, type_: str, resource: Resource) -> Resource:
+    async def normalise(
+        self, type_: str, resource: Resource, scope: ReadScope | None = None
+    ) -> Resource:
         for hooks in self._for(type_):
             resource = await hooks.normalise(resource)
+        for reading in self._reading.get(type_, ()):
+            resource = await reading.normalise_within(resource, scope or ReadScope())
         return resource
 
     async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
