@@ -21,6 +21,7 @@ from fhir_server.interactions.shared_state import SharedState
 from fhir_server.interactions.write import in_transaction, store
 from fhir_server.operations import (
     break_glass,
+    dashboard,
     expand,
     extract,
     lookup,
@@ -33,6 +34,7 @@ from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
 from fhir_server.resources.hooks import WriteHooks
+from fhir_server.resources.saved_filters import SavedFilterHooks
 from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.security.audit import AuditHooks, AuditTrail
@@ -56,6 +58,7 @@ OPERATIONS = (
     reindex.OPERATION,
     break_glass.OPERATION,
     news_feed.OPERATION,
+    dashboard.OPERATION,
 )
 
 
@@ -97,6 +100,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         hooks = WriteHooks()
         hooks.register("*", AuditHooks(trail))
         hooks.register("Patient", CareCircleHooks(repository))
+        hooks.register("Basic", SavedFilterHooks(repository, registry, settings))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
         search_parameter_hooks = SearchParameterHooks(registry, repository)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -183,6 +184,9 @@ class Settings(BaseSettings):
     # (format and target type are always checked; see docs/decisions/0012-references.md)
     referential_integrity: bool = True
 
+    # The civil time zone of the pathways' dates ("today" for the dashboard's overdue flag)
+    time_zone: str = "Europe/Paris"
+
     # History and search paging
     default_count: Positive = 20
     max_count: Positive = 1000
@@ -210,6 +214,15 @@ class Settings(BaseSettings):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone name such as Europe/Paris") from None
+        return value
 
     @field_validator("mongodb_uri")
     @classmethod
