@@ -52,6 +52,10 @@ class SearchSettings(BaseSettings):
     max_wildcards: Positive = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
     scan_budget: Positive = 20000  # documents one page may examine when residual filters drop some
+    # An access restriction listing more records than this is checked on the candidates of the
+    # query's own criteria instead of as an `$in` in the filter (storage.query): the embedded
+    # database's `$in` grows much faster than its length (2,000 keys: seconds).
+    restriction_in_limit: Positive = 64
     # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
     # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
     # to the defaults. Every index is paid on every write of its type.

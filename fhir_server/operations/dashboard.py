@@ -47,6 +47,7 @@ from fhir_server.operations.parameters import (
 )
 from fhir_server.operations.registry import Operation
 from fhir_server.search.paging import Cursor, search_url
+from fhir_server.search.request import Clause, Target
 from fhir_server.storage.repository import StoredResource
 
 DEFINITION = "https://mrtc.example.org/fhir/OperationDefinition/CarePlan-dashboard"
@@ -167,19 +168,22 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         ]
         if criteria.organization:
             items.append(("author", criteria.organization))
-        if pathway_ids is not None:
-            items.append(("_id", ",".join(sorted(pathway_ids))))
         if cursor_text:
             items.append(("_cursor", cursor_text))
         search = parse(ctx, "CarePlan", items, strict=True)
+        if pathway_ids is not None:
+            search.clauses.append(_list_clause(ctx, "CarePlan", "_id", sorted(pathway_ids)))
         result = await ctx.services.repository.search(search, ctx.scope)
         page, next_cursor, previous_cursor = result.matches, result.next, result.previous
 
     zone = ZoneInfo(ctx.settings.time_zone)
     today = datetime.now(zone).date()
     model = rows.PathwayModel.from_ig(ctx.services.ig, criteria.pathway)
-    tasks = await _steps_of(ctx, [p.id for p in page])
-    patients = await _patients_of(ctx, [p.resource or {} for p in page])
+    children = sorted(
+        {i for p in page if (i := rows.reference_id((p.resource or {}).get("subject"), "Patient"))}
+    )
+    patients = await _patients_of(ctx, children)
+    tasks = await _steps_of(ctx, [p.id for p in page], children)
     out: list[dict[str, Any]] = []
     for plan in page:
         resource = plan.resource or {}
@@ -209,8 +213,17 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     return Outcome(200, {"resourceType": "Parameters", "parameter": out})
 
 
-async def _find_tasks(ctx: Context, query: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _list_clause(ctx: Context, type_: str, code: str, values: list[str]) -> Clause:
+    """``code=v1,v2,...`` for a list the server built (no ``FHIR_SEARCH_MAX_OR_VALUES``)."""
+    param = None if code == "_id" else ctx.search_params.get(type_, code)
+    return Clause(code, values, Target(type_, code, None, param))
+
+
+async def _find_tasks(
+    ctx: Context, query: list[tuple[str, str]], *lists: tuple[str, list[str]]
+) -> list[dict[str, Any]]:
     clauses = parse(ctx, "Task", query, strict=True).clauses
+    clauses += [_list_clause(ctx, "Task", code, values) for code, values in lists]
     found = await ctx.services.repository.find(
         "Task", clauses, MAX_MATCHED_STEPS + 1, ctx.scope, base_url=ctx.base_url
     )
@@ -231,35 +244,41 @@ async def _pathways_with_steps(ctx: Context, criteria: Criteria) -> set[str] | N
         found = set(rows.careplan_ids(tasks))
     if criteria.before and found != set():
         query = [("status", open_steps), ("scheduled", f"lt{criteria.before}")]
+        lists = []
         if found is not None:
-            query.append(("based-on", ",".join(f"CarePlan/{i}" for i in sorted(found))))
-        tasks = await _find_tasks(ctx, query)
+            lists.append(("based-on", [f"CarePlan/{i}" for i in sorted(found)]))
+        tasks = await _find_tasks(ctx, query, *lists)
         found = set(rows.careplan_ids(tasks))
     return found
 
 
-async def _steps_of(ctx: Context, careplans: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The Tasks of the page's pathways, by pathway (one query)."""
+async def _steps_of(
+    ctx: Context, careplans: list[str], patients: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The Tasks of the page's pathways, by pathway (one query).
+
+    A step is the child's (``Task.for``, the pathway's subject: mrtc-task). Naming
+    the page's children (``patient``) as well lets the access policy see
+    that the query stays inside records the caller may open, so it adds no
+    further condition (``CareRestriction._implied``).
+    """
     if not careplans:
         return {}
-    refs = ",".join(f"CarePlan/{i}" for i in careplans)
+    lists = [("based-on", [f"CarePlan/{i}" for i in careplans])]
+    if patients:
+        lists.append(("patient", [f"Patient/{i}" for i in patients]))
     by_plan: dict[str, list[dict[str, Any]]] = {}
-    for task in await _find_tasks(ctx, [("based-on", refs)]):
+    for task in await _find_tasks(ctx, [], *lists):
         for plan in rows.careplan_ids([task]):
             by_plan.setdefault(plan, []).append(task)
     return by_plan
 
 
-async def _patients_of(
-    ctx: Context, careplans: list[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+async def _patients_of(ctx: Context, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The children of the page's pathways, by id (one query; the caller's restriction)."""
-    ids = sorted(
-        {i for c in careplans if (i := rows.reference_id(c.get("subject"), "Patient"))}
-    )
     if not ids:
         return {}
-    clauses = parse(ctx, "Patient", [("_id", ",".join(ids))], strict=True).clauses
+    clauses = [_list_clause(ctx, "Patient", "_id", ids)]
     found = await ctx.services.repository.find(
         "Patient", clauses, len(ids), ctx.scope, base_url=ctx.base_url
     )

@@ -1,4 +1,4 @@
-"""One row of the pathway dashboard (« tableau de bord des parcours »), from a CarePlan and its Tasks.
+"""One row of the pathway dashboard (« tableau de bord des parcours »): a CarePlan and its Tasks.
 
 Pure: no I/O. ``operations.dashboard`` fetches a page of CarePlans and, in one
 batched query, their Tasks; this module turns each pathway into the row the
@@ -84,9 +84,7 @@ class PathwayModel:
         plan = by_url.get(canonical.split("|")[0]) or {}
         sections = []
         for action in plan.get("action", []):
-            codings = [
-                c for concept in action.get("code", []) for c in concept.get("coding", [])
-            ]
+            codings = [c for concept in action.get("code", []) for c in concept.get("coding", [])]
             coding = next((c for c in codings if c.get("code")), None)
             if coding is not None:
                 title = action.get("title") or coding.get("display") or coding["code"]

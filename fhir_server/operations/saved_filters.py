@@ -26,7 +26,9 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 MAX_FILTERS = 1000  # filters one owner may hold and still have a default found
 
 
-async def choose(ctx: Context, filter_id: str | None, *, use_default: bool) -> StoredResource | None:
+async def choose(
+    ctx: Context, filter_id: str | None, *, use_default: bool
+) -> StoredResource | None:
     """The filter named by ``filter_id``, else (if ``use_default``) the caller's default one."""
     if filter_id is not None:
         if not _ID.match(filter_id):

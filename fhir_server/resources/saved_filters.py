@@ -1,4 +1,4 @@
-"""Saved dashboard filters: Basic resources of the ``mrtc-dashboard-filter`` profile, checked on write.
+"""Saved dashboard filters: Basic resources of the mrtc-dashboard-filter profile, checked on write.
 
 The booklet advises « créer le filtre de recherche et l'enregistrer par
 défaut » on the pathway dashboard. A saved filter is a FHIR resource its

@@ -103,6 +103,15 @@ async def fetch_page(
         and env.settings.windowed_paging
     ):
         return await _windowed_page(env, q, count, cursor)
+    if (
+        cursor is None
+        and q.sort == [("_id", ASCENDING)]
+        and "_id" not in q.filter
+        and env.settings.windowed_paging
+    ):
+        first = await _first_window(env, q, count)
+        if first is not None:
+            return await _windowed_page(env, q, count, first)
     sort = q.sort if cursor is None or cursor.forward else reverse(q.sort)
     anchor: tuple[Any, ...] | None = None
     if cursor is not None:
@@ -147,6 +156,30 @@ async def fetch_page(
     if cursor is not None and not cursor.forward:
         page.reverse()
     return page, more
+
+
+# First pages in id order are read through id windows too once a collection holds more
+# than this many documents (below it, one plain query costs less than a window round trip).
+FIRST_WINDOW_MIN_DOCS = 500
+# Below every FHIR id ([A-Za-z0-9\-.]): where a first page's windows start, and their span.
+_BELOW_IDS = ","
+_ID_SPAN = id_number("z" * 64) - id_number(_BELOW_IDS)
+
+
+async def _first_window(env: Env, q: Query, count: int) -> Cursor | None:
+    """A synthetic cursor that reads a first page in id order through id windows.
+
+    The same planner behaviour as deep pages (see ``_windowed_page``): without
+    a bound on ``_id``, the first page of ``{status: active}`` materialises
+    every active resource. The first window is sized from the collection's
+    estimated size (metadata, no scan) as if ids were spread evenly (server-
+    assigned ids are UUIDs), twice over; the window loop corrects a bad guess.
+    """
+    total = await env.db[q.type_].estimated_document_count()
+    if total <= FIRST_WINDOW_MIN_DOCS or count == 0:
+        return None
+    width = max(1, _ID_SPAN * 2 * (count + 5) // total)
+    return Cursor((), _BELOW_IDS, True, 0, width)
 
 
 async def _windowed_page(

@@ -96,11 +96,19 @@ def task(
     if scheduled is not None:
         body["restriction"] = {"period": {"start": scheduled}}
     if step == "biometric-form":
-        body["input"] = [{"type": {"coding": [{"system": IO, "code": "questionnaire"}]},
-                          "valueCanonical": QUESTIONNAIRE}]
+        body["input"] = [
+            {
+                "type": {"coding": [{"system": IO, "code": "questionnaire"}]},
+                "valueCanonical": QUESTIONNAIRE,
+            }
+        ]
     if step == "transmit-report" and body["status"] == "completed":
-        body["output"] = [{"type": {"coding": [{"system": IO, "code": "document"}]},
-                           "valueReference": {"reference": "DocumentReference/bilan-lea"}}]
+        body["output"] = [
+            {
+                "type": {"coding": [{"system": IO, "code": "document"}]},
+                "valueReference": {"reference": "DocumentReference/bilan-lea"},
+            }
+        ]
     return body
 
 
@@ -144,29 +152,109 @@ def resources() -> list[dict[str, Any]]:
             "content": [{"attachment": {"contentType": "text/plain", "data": "QmlsYW4="}}],
         },
         careplan("cp-lea", lea, "active", "msp", "2026-03-02"),
-        task("lea-1", "cp-lea", lea, "initial-msp", "biometric-form", "done",
-             "Practitioner/doc", "2026-03-02"),
-        task("lea-2", "cp-lea", lea, "initial-msp", "transmit-report", "validated",
-             "Practitioner/doc", "2026-03-02"),
-        task("lea-3", "cp-lea", lea, "initial-dietitian", "biometric-form", "to-do",
-             "Practitioner/diet", day(-3)),
-        task("lea-4", "cp-lea", lea, "dietitian-followup", "dietitian-followup", "not-honoured",
-             "Practitioner/diet", day(-10)),
-        task("lea-5", "cp-lea", lea, "dietitian-followup", "dietitian-followup", "cancelled",
-             "Practitioner/diet", day(20)),
-        task("lea-6", "cp-lea", lea, "final-dietitian", "biometric-form", "to-do",
-             "Practitioner/diet", day(600)),
-        task("lea-7", "cp-lea", lea, "mrtc-end", "transmit-report", "to-do",
-             "Practitioner/doc", day(650)),
+        task(
+            "lea-1",
+            "cp-lea",
+            lea,
+            "initial-msp",
+            "biometric-form",
+            "done",
+            "Practitioner/doc",
+            "2026-03-02",
+        ),
+        task(
+            "lea-2",
+            "cp-lea",
+            lea,
+            "initial-msp",
+            "transmit-report",
+            "validated",
+            "Practitioner/doc",
+            "2026-03-02",
+        ),
+        task(
+            "lea-3",
+            "cp-lea",
+            lea,
+            "initial-dietitian",
+            "biometric-form",
+            "to-do",
+            "Practitioner/diet",
+            day(-3),
+        ),
+        task(
+            "lea-4",
+            "cp-lea",
+            lea,
+            "dietitian-followup",
+            "dietitian-followup",
+            "not-honoured",
+            "Practitioner/diet",
+            day(-10),
+        ),
+        task(
+            "lea-5",
+            "cp-lea",
+            lea,
+            "dietitian-followup",
+            "dietitian-followup",
+            "cancelled",
+            "Practitioner/diet",
+            day(20),
+        ),
+        task(
+            "lea-6",
+            "cp-lea",
+            lea,
+            "final-dietitian",
+            "biometric-form",
+            "to-do",
+            "Practitioner/diet",
+            day(600),
+        ),
+        task(
+            "lea-7",
+            "cp-lea",
+            lea,
+            "mrtc-end",
+            "transmit-report",
+            "to-do",
+            "Practitioner/doc",
+            day(650),
+        ),
         careplan("cp-zoe", zoe, "on-hold", "msp", "2026-10-01"),
-        task("zoe-1", "cp-zoe", zoe, "initial-msp", "biometric-form", "to-do",
-             "Practitioner/doc", day(10)),
-        task("zoe-2", "cp-zoe", zoe, "initial-msp", "transmit-report", "unscheduled",
-             "Practitioner/doc", None),
+        task(
+            "zoe-1",
+            "cp-zoe",
+            zoe,
+            "initial-msp",
+            "biometric-form",
+            "to-do",
+            "Practitioner/doc",
+            day(10),
+        ),
+        task(
+            "zoe-2",
+            "cp-zoe",
+            zoe,
+            "initial-msp",
+            "transmit-report",
+            "unscheduled",
+            "Practitioner/doc",
+            None,
+        ),
         careplan("cp-zoe-old", zoe, "completed", "msp", "2024-01-15"),
         careplan("cp-noah", noah, "active", "cabinet", "2026-06-01"),
-        task("noah-1", "cp-noah", noah, "initial-msp", "biometric-form", "in-progress",
-             "Practitioner/other", day(1)),
+        task(
+            "noah-1",
+            "cp-noah",
+            noah,
+            "initial-msp",
+            "biometric-form",
+            "in-progress",
+            "Practitioner/other",
+            day(1),
+        ),
     ]
 
 

@@ -35,8 +35,10 @@ def parts(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"section": []}
     for part in row["part"]:
         if part["name"] == "section":
-            sub = {p["name"]: next(v for k, v in p.items() if k.startswith("value"))
-                   for p in part["part"]}
+            sub = {
+                p["name"]: next(v for k, v in p.items() if k.startswith("value"))
+                for p in part["part"]
+            }
             out["section"].append(sub)
         else:
             out[part["name"]] = next(v for k, v in part.items() if k.startswith("value"))
@@ -121,8 +123,14 @@ async def test_each_person_sees_the_pathways_of_the_records_they_may_open(
     ("query", "expected"),
     [
         ("?status=completed", ["CarePlan/cp-zoe-old"]),
-        ("?status=active,completed", ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe-old"]),
-        ("?status=active&status=on-hold", ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe"]),
+        (
+            "?status=active,completed",
+            ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe-old"],
+        ),
+        (
+            "?status=active&status=on-hold",
+            ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe"],
+        ),
         ("?organization=Organization/cabinet", ["CarePlan/cp-noah"]),
         ("?organization=msp", ["CarePlan/cp-lea", "CarePlan/cp-zoe"]),
         ("?owner=Practitioner/diet", ["CarePlan/cp-lea"]),
@@ -131,12 +139,20 @@ async def test_each_person_sees_the_pathways_of_the_records_they_may_open(
         ("?owner=Practitioner/coord", []),
         (f"?next-step-before={day(0)}", ["CarePlan/cp-lea"]),
         (f"?next-step-before={day(5)}", ["CarePlan/cp-lea", "CarePlan/cp-noah"]),
-        (f"?next-step-before={day(30)}", ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe"]),
-        (f"?owner=Practitioner/doc&next-step-before={day(30)}", ["CarePlan/cp-lea", "CarePlan/cp-zoe"]),
+        (
+            f"?next-step-before={day(30)}",
+            ["CarePlan/cp-lea", "CarePlan/cp-noah", "CarePlan/cp-zoe"],
+        ),
+        (
+            f"?owner=Practitioner/doc&next-step-before={day(30)}",
+            ["CarePlan/cp-lea", "CarePlan/cp-zoe"],
+        ),
         (f"?owner=Practitioner/doc&next-step-before={day(5)}", ["CarePlan/cp-lea"]),
         ("?owner=Practitioner/doc&status=on-hold", ["CarePlan/cp-zoe"]),
-        (f"?pathway={'https://mrtc.example.org/fhir/PlanDefinition/mrtc-pathway|0.1.0'}&status=active",
-         ["CarePlan/cp-lea", "CarePlan/cp-noah"]),
+        (
+            f"?pathway={'https://mrtc.example.org/fhir/PlanDefinition/mrtc-pathway|0.1.0'}&status=active",
+            ["CarePlan/cp-lea", "CarePlan/cp-noah"],
+        ),
         ("?pathway=https://example.org/PlanDefinition/other", []),
     ],
 )
@@ -237,7 +253,36 @@ async def test_the_capability_statement_lists_the_operation(world: AppClient) ->
     async with world.client_for() as c:
         r = await c.get("/metadata")
     careplan = next(x for x in r.json()["rest"][0]["resource"] if x["type"] == "CarePlan")
-    assert {"name": "dashboard",
-            "definition": "https://mrtc.example.org/fhir/OperationDefinition/CarePlan-dashboard"} in (
-        careplan.get("operation", [])
-    )
+    assert {
+        "name": "dashboard",
+        "definition": "https://mrtc.example.org/fhir/OperationDefinition/CarePlan-dashboard",
+    } in (careplan.get("operation", []))
+
+
+async def test_a_long_restriction_checked_on_candidates_gives_the_same_rows(
+    mongo_uri: str,
+) -> None:
+    # FHIR_SEARCH_RESTRICTION_IN_LIMIT=1: every restriction of more than one record is
+    # applied as a predicate on the candidates of the query's own criteria (storage.query)
+    settings = make_settings(mongo_uri)
+    settings.search.restriction_in_limit = 1
+    server = AppClient(settings)
+    async with server as system:
+        r = await system.post("/", json=transaction())
+        assert r.status_code == 200, r.text
+        assert sorted(plans(await dashboard(server, "coordinator"))) == [
+            "CarePlan/cp-lea",
+            "CarePlan/cp-zoe",
+        ]
+        assert plans(await dashboard(server, "coordinator", "?status=completed")) == [
+            "CarePlan/cp-zoe-old"
+        ]
+        assert plans(await dashboard(server, "dietitian")) == ["CarePlan/cp-lea"]
+        assert plans(await dashboard(server, "other")) == ["CarePlan/cp-noah"]
+        owned = await dashboard(server, "coordinator", "?owner=Practitioner/other")
+        assert plans(owned) == []  # Noah's step exists, but not in the coordinator's records
+        async with server.client_for(PRINCIPALS["coordinator"]) as c:
+            listed = await c.get("/Task?owner=Practitioner/other")
+            patients = await c.get("/Patient?_count=10")
+        assert listed.status_code == 200 and "entry" not in listed.json()
+        assert sorted(e["resource"]["id"] for e in patients.json()["entry"]) == ["lea", "zoe"]
