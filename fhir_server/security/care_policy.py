@@ -355,7 +355,7 @@ class CarePolicy:
         """Whether a version with these access keys stays within what ``p`` may see."""
         patients = patient_ids(keys)
         grants = set(p.member_refs())
-        if type_ in PRIVATE_TYPES and not patients and NONE not in keys:
+        if type_ in PRIVATE_TYPES and keys and not patients and NONE not in keys:
             return bool(grants & set(keys))  # private to its author: only the author writes it
         if all(pid in view.patients for pid in patients):
             return bool(patients) or NONE in keys or type_ not in NO_PUBLIC

@@ -133,6 +133,16 @@ async def test_a_saved_filter_is_private_to_its_owner(world: AppClient) -> None:
         )
     assert still.status_code == 200 and still.json()["meta"]["versionId"] == "1"
     assert filter_id in [e["resource"]["id"] for e in own.json()["entry"]]
+    async with world.client_for(coord) as mine:
+        renamed = await mine.put(
+            f"/Basic/{filter_id}",
+            json=saved_filter(coord, "Renommé", "status=active") | {"id": filter_id},
+        )
+        gone = await mine.delete(f"/Basic/{filter_id}")
+        after = await mine.get(f"/Basic/{filter_id}")
+    assert renamed.status_code == 200, renamed.text
+    assert gone.status_code in (200, 204), gone.text
+    assert after.status_code in (404, 410)  # a deleted version carries no access key
 
 
 async def test_nobody_saves_a_filter_in_someone_elses_name(world: AppClient) -> None:
