@@ -212,20 +212,27 @@ async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> l
     """
     filt, checks = _window_filter(q.filter)
     projection = FETCH_FIELDS if checks else q.projection
-    docs = (
-        await env.db[q.type_]
-        .find(
-            {**filt, "_id": rng},
-            projection,
-            sort=[("_id", ASCENDING)],
-            limit=batch if not checks else max(batch * 4, 200),
-            session=env.session,
+    limit = batch if not checks else max(batch * 4, 200)
+    window = dict(rng)
+    out: list[dict[str, Any]] = []
+    while True:
+        raw = (
+            await env.db[q.type_]
+            .find(
+                {**filt, "_id": window},
+                projection,
+                sort=[("_id", ASCENDING)],
+                limit=limit,
+                session=env.session,
+            )
+            .to_list()
         )
-        .to_list()
-    )
-    if checks:
-        docs = [d for d in docs if all(_values(d, f) & wanted for f, wanted in checks)]
-    return docs[:batch]
+        out += [d for d in raw if all(_values(d, f) & wanted for f, wanted in checks)]
+        if len(out) >= batch or len(raw) < limit:
+            return out[:batch]
+        # the window holds more than one fetch: read on inside it, after the last one read
+        window = {k: v for k, v in rng.items() if k not in ("$gt", "$gte")}
+        window["$gt"] = raw[-1]["_id"]
 
 
 def _window_filter(
