@@ -31,6 +31,7 @@ from fhir_server.operations import (
     break_glass,
     close,
     complete_step,
+    dashboard,
     expand,
     extract,
     identity_search,
@@ -63,6 +64,7 @@ from fhir_server.resources.care_circle import register as register_care_circle_h
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.identity.rules import IdentityRules
 from fhir_server.resources.identity.traits import PATIENT_PROFILE
+from fhir_server.resources.saved_filters import SavedFilterHooks
 from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.security.audit import AuditHooks, AuditTrail
@@ -99,6 +101,7 @@ OPERATIONS = (
     close.OPERATION,
     reopen.OPERATION,
     bmi_chart.OPERATION,
+    dashboard.OPERATION,
 )
 
 
@@ -152,6 +155,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         )
         hooks.register("Consent", ConsentRules())
         hooks.register("Patient", CareCircleHooks(repository))
+        hooks.register("Basic", SavedFilterHooks(repository, registry, settings))
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
         built: list[Services] = []

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,10 @@ class SearchSettings(BaseSettings):
     max_wildcards: Positive = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
     scan_budget: Positive = 20000  # documents one page may examine when residual filters drop some
+    # An access restriction listing more records than this is checked on the candidates of the
+    # query's own criteria instead of as an `$in` in the filter (storage.query): the embedded
+    # database's `$in` grows much faster than its length (2,000 keys: seconds).
+    restriction_in_limit: Positive = 64
     # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
     # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
     # to the defaults. Every index is paid on every write of its type.
@@ -253,6 +258,8 @@ class Settings(BaseSettings):
     # decision 0021): "mrtc" - every Patient that claims the MRTC profile or carries its
     # identity data (status, birth place); "all" - every Patient, whoever writes it.
     identity_rules: Literal["mrtc", "all"] = "mrtc"
+    # The civil time zone of the pathways' dates ("today" for the dashboard's overdue flag)
+    time_zone: str = "Europe/Paris"
 
     # History and search paging
     default_count: Positive = 20
@@ -288,6 +295,15 @@ class Settings(BaseSettings):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone name such as Europe/Paris") from None
+        return value
 
     @field_validator("mongodb_uri")
     @classmethod

@@ -37,7 +37,13 @@ from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import Clause, Target
 from fhir_server.search.restriction import Restriction
 from fhir_server.security import questions
-from fhir_server.security.compartment import ACCESS_CODE, NONE, PatientCompartment, patient_ids
+from fhir_server.security.compartment import (
+    ACCESS_CODE,
+    NONE,
+    PRIVATE_TYPES,
+    PatientCompartment,
+    patient_ids,
+)
 from fhir_server.security.habilitation import Habilitations, Visibility
 from fhir_server.security.matrix import DocumentMatrix, document_categories
 from fhir_server.security.policy import AccessRequest
@@ -73,6 +79,7 @@ OPERATION_PERMISSION: dict[str, str | None] = {
     "extract": "r",
     "break-glass": "r",
     "news-feed": "r",
+    "dashboard": "s",
     "everything": "r",
     "reindex": None,
     # the pathway engine's operations change state: a read-only token may not run them
@@ -352,9 +359,11 @@ class CarePolicy:
     def _may_hold(self, p: Principal, view: Visibility, type_: str, keys: Sequence[str]) -> bool:
         """Whether a version with these access keys stays within what ``p`` may see."""
         patients = patient_ids(keys)
+        grants = set(p.member_refs())
+        if type_ in PRIVATE_TYPES and keys and not patients and NONE not in keys:
+            return bool(grants & set(keys))  # private to its author: only the author writes it
         if all(pid in view.patients for pid in patients):
             return bool(patients) or NONE in keys or type_ not in NO_PUBLIC
-        grants = set(p.member_refs())
         if type_ == "Task":
             return bool(grants & set(keys))
         if type_ == "DocumentReference":
@@ -489,7 +498,7 @@ class CareRestriction:
         keys = [f"Patient/{pid}" for pid in patients]
         if type_ not in NO_PUBLIC:
             keys.append(NONE)
-        if type_ == "Task":
+        if type_ == "Task" or type_ in PRIVATE_TYPES:
             keys += self.principal.member_refs()
         if type_ == "DocumentReference":
             keys += [f"Task/{t}" for t in view.tasks]

@@ -42,6 +42,16 @@ _GRANTS = {
     "DocumentReference": ("context.related.where(resolve() is Task)",),
 }
 _SELF_KEY = frozenset({"DocumentReference"})
+# Resources private to their author whatever patient they name (a saved dashboard filter):
+# type -> (FHIRPath condition, the author element that becomes the access key instead).
+_PRIVATE = {
+    "Basic": (
+        "code.coding.where(system = 'https://mrtc.example.org/fhir/CodeSystem/mrtc-dashboard'"
+        " and code = 'saved-filter').exists()",
+        "author",
+    ),
+}
+PRIVATE_TYPES = frozenset(_PRIVATE)
 _WHERE_PATIENT = ".where(resolve() is Patient)"
 _PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
 
@@ -92,6 +102,9 @@ class PatientCompartment:
                 continue
             patients = f"({' | '.join(dict.fromkeys(branches))}){_WHERE_PATIENT}"
             parts = [f"iif({patients}.exists(), {patients}, '{NONE}')"]
+            if type_ in _PRIVATE:
+                private, author = _PRIVATE[type_]
+                parts = [f"iif({private}, {author}, {parts[0]})"]
             parts += list(_GRANTS.get(type_, ()))
             if type_ in _SELF_KEY:
                 parts.append(f"('{type_}/' + id)")

@@ -48,7 +48,7 @@ from fhir_server.storage import indexes
 from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
 from fhir_server.storage.paging import is_after, sort_key
 from fhir_server.storage.query import FETCH_FIELDS as _FETCH
-from fhir_server.storage.query import Env, Query, compile_query, find_all, visible
+from fhir_server.storage.query import SERVE_FIELDS, Env, Query, compile_query, find_all, visible
 from fhir_server.storage.repository import (
     Change,
     HistoryQuery,
@@ -322,7 +322,8 @@ class MongoRepository:
     ) -> list[StoredResource]:
         env = self.query_env(scope, base_url)
         q = await compile_query(env, type_, clauses)
-        return [from_current(type_, d) for d in await find_all(env, q, limit, _FETCH)]
+        # the served fields only: find_all adds the index when a predicate needs it
+        return [from_current(type_, d) for d in await find_all(env, q, limit, SERVE_FIELDS)]
 
     # -- writes -----------------------------------------------------------
 

@@ -10,6 +10,7 @@ fetches further until the page is full or a scan budget is spent.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from pymongo import ASCENDING
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.paging import Cursor, id_bound, id_number
-from fhir_server.storage.query import Env, Query, and_filters, visible
+from fhir_server.storage.query import FETCH_FIELDS, Env, Query, and_filters, visible
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,15 @@ async def fetch_page(
         and env.settings.windowed_paging
     ):
         return await _windowed_page(env, q, count, cursor)
+    if (
+        cursor is None
+        and q.sort == [("_id", ASCENDING)]
+        and "_id" not in q.filter
+        and env.settings.windowed_paging
+    ):
+        first = await _first_window(env, q, count)
+        if first is not None:
+            return await _windowed_page(env, q, count, first)
     sort = q.sort if cursor is None or cursor.forward else reverse(q.sort)
     anchor: tuple[Any, ...] | None = None
     if cursor is not None:
@@ -149,6 +159,120 @@ async def fetch_page(
     return page, more
 
 
+# First pages in id order are read through id windows too once a collection holds more
+# than this many documents (below it, one plain query costs less than a window round trip).
+FIRST_WINDOW_MIN_DOCS = 500
+# Below every FHIR id ([A-Za-z0-9\-.]): where a first page's windows start. The first
+# window reaches past "0" by the share of the hexadecimal range ("0".."f", the first
+# character of the UUIDs the server assigns) a page should hold: too narrow a guess costs
+# a few empty windows (they widen x4), too wide a one materialises its whole range.
+_BELOW_IDS = ","
+_HEX_START = id_number("0")
+_HEX_SPAN = id_number("g") - _HEX_START
+# Estimated collection sizes (the count command reads the collection on the embedded
+# database): refreshed at most every _SIZE_SECONDS per collection and process.
+_SIZE_SECONDS = 60.0
+_sizes: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+async def _first_window(env: Env, q: Query, count: int) -> Cursor | None:
+    """A synthetic cursor that reads a first page in id order through id windows.
+
+    The same planner behaviour as deep pages (see ``_windowed_page``): without
+    a bound on ``_id``, the first page of ``{status: active}`` materialises
+    every active resource. The window loop corrects a bad first guess.
+    """
+    total = await _estimated_size(env, q.type_)
+    if total <= FIRST_WINDOW_MIN_DOCS or count == 0:
+        return None
+    width = _HEX_START - id_number(_BELOW_IDS) + max(1, _HEX_SPAN * (count + 5) // total)
+    return Cursor((), _BELOW_IDS, True, 0, width)
+
+
+async def _estimated_size(env: Env, type_: str) -> int:
+    key = (env.db.name, type_)
+    now = time.monotonic()
+    cached = _sizes.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    total = await env.db[type_].estimated_document_count()
+    _sizes[key] = (now + _SIZE_SECONDS, total)
+    return total
+
+
+async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> list[dict[str, Any]]:
+    """The documents of one id window, in id order (at most ``batch``).
+
+    The embedded planner serves ``{field: x, _id: <range>}`` from the
+    ``(field, _id)`` index, but given a second equality or a short ``$in``
+    it may pick that field's own index and read every document it matches.
+    So a window asks the database for the first equality and the range only,
+    and checks the other equalities and ``$in`` lists on what comes back
+    (same result; conditions of other shapes stay in the filter).
+    """
+    filt, checks = _window_filter(q.filter)
+    projection = FETCH_FIELDS if checks else q.projection
+    limit = batch if not checks else max(batch * 4, 200)
+    window = dict(rng)
+    out: list[dict[str, Any]] = []
+    while True:
+        raw = (
+            await env.db[q.type_]
+            .find(
+                {**filt, "_id": window},
+                projection,
+                sort=[("_id", ASCENDING)],
+                limit=limit,
+                session=env.session,
+            )
+            .to_list()
+        )
+        out += [d for d in raw if all(_values(d, f) & wanted for f, wanted in checks)]
+        if len(out) >= batch or len(raw) < limit:
+            return out[:batch]
+        # the window holds more than one fetch: read on inside it, after the last one read
+        window = {k: v for k, v in rng.items() if k not in ("$gt", "$gte")}
+        window["$gt"] = raw[-1]["_id"]
+
+
+def _window_filter(
+    filt: dict[str, Any],
+) -> tuple[dict[str, Any], list[tuple[str, frozenset[Any]]]]:
+    keep = next((k for k, v in filt.items() if k != "_id" and not isinstance(v, dict)), None)
+    if keep is None or not all(_hashable(v) for v in filt.values()):
+        return filt, []
+    db: dict[str, Any] = {keep: filt[keep]}
+    checks: list[tuple[str, frozenset[Any]]] = []
+    for field_, cond in filt.items():
+        if field_ in (keep, "_id"):
+            continue
+        if not isinstance(cond, dict) and cond is not None:
+            checks.append((field_, frozenset([cond])))
+        elif isinstance(cond, dict) and set(cond) == {"$in"} and None not in cond["$in"]:
+            checks.append((field_, frozenset(cond["$in"])))
+        else:
+            db[field_] = cond
+    return db, checks
+
+
+def _hashable(value: Any) -> bool:
+    items = value.get("$in", []) if isinstance(value, dict) else [value]
+    return all(isinstance(i, str | int | float | bool) for i in items) if items else True
+
+
+def _values(doc: dict[str, Any], path: str) -> set[Any]:
+    """Every value at a dotted path, through arrays (MongoDB's matching of arrays)."""
+    current: list[Any] = [doc]
+    for part in path.split("."):
+        nxt: list[Any] = []
+        for item in current:
+            if isinstance(item, dict) and part in item:
+                value = item[part]
+                nxt.extend(value if isinstance(value, list) else [value])
+        current = nxt
+    return {v for v in current if isinstance(v, str | int | float | bool)}
+
+
 async def _windowed_page(
     env: Env, q: Query, count: int, cursor: Cursor
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -171,17 +295,7 @@ async def _windowed_page(
         rng: dict[str, Any] = {low_op: low}
         if upper is not None:
             rng["$lt"] = upper
-        docs = (
-            await env.db[q.type_]
-            .find(
-                {**q.filter, "_id": rng},
-                q.projection,
-                sort=[("_id", ASCENDING)],
-                limit=batch,
-                session=env.session,
-            )
-            .to_list()
-        )
+        docs = await _window_docs(env, q, rng, batch)
         candidates = [d for d in docs if not d.get("del") and all(t(d) for t in q.tests)]
         out += (await visible(env, q, candidates))[: wanted - len(out)]
         if len(out) >= wanted or upper is None:

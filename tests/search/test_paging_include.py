@@ -13,6 +13,7 @@ from fhir_server.errors import InvalidRequest, TooCostly, UnsupportedParameter
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.delete import delete
 from fhir_server.interactions.search import search
+from fhir_server.storage import paging as storage_paging
 from tests.search.conftest import BASE, ids_of, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -261,3 +262,65 @@ async def test_id_order_pages_are_the_same_with_and_without_id_windows(
         bundle = await search(ctx, "Basic", params_of(nxt))
         seen += ids_of(bundle)
     assert seen == sorted(ids)
+
+
+@pytest.mark.parametrize("count", ["1", "4", "100"])
+async def test_first_pages_read_through_id_windows_are_the_same(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, count: str
+) -> None:
+    # every first page in id order goes through the id windows (storage.paging._first_window)
+    monkeypatch.setattr(storage_paging, "FIRST_WINDOW_MIN_DOCS", 0)
+    ids = (
+        [f"a{i}" for i in range(15)]
+        + [f"zz-cluster-long-prefix-{i:03d}" for i in range(12)]
+        + ["0", "9.9", "M-x", "b", "y" * 64]
+        + [f"{i:04d}-uuidish-{i * 7919 % 9973:x}" for i in range(0, 4000, 250)]
+    )
+    if await ctx.services.repository.read("Basic", ids[0], ctx.scope) is None:
+        await store(ctx, *[{"resourceType": "Basic", "id": i, "code": {"text": "w"}} for i in ids])
+    bundle = await search(ctx, "Basic", [("code:text", "w"), ("_count", count)])
+    seen = ids_of(bundle)
+    while (nxt := link(bundle, "next")) is not None:
+        bundle = await search(ctx, "Basic", params_of(nxt))
+        seen += ids_of(bundle)
+    assert seen == sorted(ids)
+    nothing = await search(ctx, "Basic", [("code:text", "no-such-text"), ("_count", count)])
+    assert ids_of(nothing) == [] and link(nothing, "next") is None
+
+
+async def test_a_window_with_more_documents_than_one_fetch_loses_none(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one equality (code) in the database filter, the author list checked in Python on
+    # each window's documents: a window holding more than one fetch (200 documents here)
+    # of which few pass must be read on, not skipped (storage.paging._window_docs)
+    monkeypatch.setattr(storage_paging, "FIRST_WINDOW_MIN_DOCS", 0)
+    ids = [f"wnd-{i:03d}" for i in range(300)]
+    wanted = [i for n, i in enumerate(ids) if n % 60 == 7 or n > 290]
+    if await ctx.services.repository.read("Basic", ids[0], ctx.scope) is None:
+        await store(
+            ctx,
+            *[
+                {
+                    "resourceType": "Basic",
+                    "id": i,
+                    "code": {"coding": [{"system": "urn:test", "code": "window"}]},
+                    "author": {
+                        "reference": "Practitioner/kept" if i in wanted else "Practitioner/other"
+                    },
+                }
+                for i in ids
+            ],
+        )
+    for count in ("1", "3", "50"):
+        query = [
+            ("code", "urn:test|window"),
+            ("author", "Practitioner/kept,Practitioner/also-kept"),
+            ("_count", count),
+        ]
+        bundle = await search(ctx, "Basic", query)
+        seen = ids_of(bundle)
+        while (nxt := link(bundle, "next")) is not None:
+            bundle = await search(ctx, "Basic", params_of(nxt))
+            seen += ids_of(bundle)
+        assert seen == wanted, count
