@@ -50,6 +50,7 @@ class SearchSettings(BaseSettings):
     max_value_length: Positive = 512
     max_wildcards: Positive = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
+    sorted_windows: bool = True  # sort-key windows for sorted pages (see storage.sorted_paging)
     scan_budget: Positive = 20000  # documents one page may examine when residual filters drop some
     # Which parameters get a MongoDB index: "default" (fhir_server/data/search-indexes.json
     # plus the IG's own parameters), "all", or a comma list of Type.code / *.code to add
