@@ -45,7 +45,13 @@ from fhir_server.search.request import Clause, SearchRequest, Target
 from fhir_server.settings import SearchSettings
 from fhir_server.storage import generations as counters
 from fhir_server.storage import indexes
-from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
+from fhir_server.storage.documents import (
+    APPEND_ONLY_TYPES,
+    HISTORY_COLLECTION,
+    from_current,
+    from_history,
+    history_shaped,
+)
 from fhir_server.storage.paging import is_after, sort_key
 from fhir_server.storage.query import FETCH_FIELDS as _FETCH
 from fhir_server.storage.query import Env, Query, compile_query, find_all, visible
@@ -197,9 +203,15 @@ class MongoRepository:
     async def read_version(
         self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None:
-        doc = await self.db[HISTORY_COLLECTION].find_one(
-            {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
-        )
+        if type_ in APPEND_ONLY_TYPES:  # the one version is the current document
+            current = await self.db[type_].find_one(
+                {"_id": id_, "vid": version}, {"idx": 0, "ck": 0}, session=scope.transaction
+            )
+            doc = history_shaped(type_, current) if current is not None else None
+        else:
+            doc = await self.db[HISTORY_COLLECTION].find_one(
+                {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
+            )
         if doc is None or not await self._version_visible(doc, scope):
             return None
         return from_history(doc)
@@ -261,7 +273,13 @@ class MongoRepository:
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page:
         """Versions newest first, a page at a time, keyset-paged on (lu, _id)."""
         flt: dict[str, Any] = {}
-        if query.type and query.id:
+        collection = self.db[HISTORY_COLLECTION]
+        shaped: str | None = None  # an append-only type: its versions are its current documents
+        if query.type in APPEND_ONLY_TYPES:
+            collection, shaped = self.db[query.type], query.type
+            if query.id:
+                flt["_id"] = query.id
+        elif query.type and query.id:
             flt["_id"] = {"$gt": f"{query.type}/{query.id}/", "$lt": f"{query.type}/{query.id}/~"}
         elif query.type:
             flt["t"] = query.type
@@ -283,11 +301,15 @@ class MongoRepository:
         out: list[dict[str, Any]] = []
         batch = wanted + 5
         while True:
-            docs = (
-                await self.db[HISTORY_COLLECTION]
-                .find(flt, sort=_HISTORY_SORT, limit=batch, session=scope.transaction)
-                .to_list()
-            )
+            docs = await collection.find(
+                flt,
+                {"idx": 0, "ck": 0} if shaped else None,
+                sort=_HISTORY_SORT,
+                limit=batch,
+                session=scope.transaction,
+            ).to_list()
+            if shaped:
+                docs = [history_shaped(shaped, d) for d in docs]
             for d in docs:
                 if anchor is not None and not is_after(
                     sort_key(d, _HISTORY_SORT), anchor, _HISTORY_SORT
@@ -376,6 +398,10 @@ class MongoRepository:
             raise VersionConflict(
                 f"Resource {type_}/{id_} already exists", msg_id="MRTC-REST-041"
             ) from exc
+        if type_ in APPEND_ONLY_TYPES:  # its one version is the current document
+            return StoredResource(
+                type_, id_, change.version, change.last_updated, deleted, change.resource
+            )
         await self.db[HISTORY_COLLECTION].insert_one(
             {
                 "_id": f"{type_}/{id_}/{change.version}",
@@ -416,6 +442,8 @@ class MongoRepository:
                     "idxv": INDEX_VERSION,
                 }
             )
+            if c.type in APPEND_ONLY_TYPES:
+                continue
             history.append(
                 {
                     "_id": f"{c.type}/{c.id}/{c.version}",
@@ -444,6 +472,41 @@ class MongoRepository:
             StoredResource(
                 c.type, c.id, c.version, c.last_updated, c.resource is None, c.resource, c.method
             )
+            for c in changes
+        ]
+
+    @_unavailable_as_fhir
+    async def append(self, changes: Sequence[Change]) -> list[StoredResource]:
+        """Record new append-only resources in one durable insert (see ``Repository.append``).
+
+        The client's write concern (journaled on a majority when durable) holds
+        for this insert as for a commit: when it returns, every event is on disk.
+        """
+        if any(c.type not in APPEND_ONLY_TYPES or c.previous is not None for c in changes):
+            raise ValueError("append() records new resources of append-only types only")
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for c in changes:
+            by_type.setdefault(c.type, []).append(
+                {
+                    "_id": c.id,
+                    "vid": c.version,
+                    "lu": c.last_updated,
+                    "del": False,
+                    "res": c.resource,
+                    "idx": build_index(self.registry, c.type, c.resource) if c.resource else {},
+                    "idxv": INDEX_VERSION,
+                }
+            )
+        try:
+            for type_, docs in by_type.items():
+                await self._ensure_type_indexes(type_)
+                await self.db[type_].insert_many(docs, ordered=True)
+        except BulkWriteError as exc:  # a generated id already taken: nothing to retry blindly
+            raise VersionConflict(
+                f"A resource of the batch already exists: {exc}", msg_id="MRTC-REST-041"
+            ) from exc
+        return [
+            StoredResource(c.type, c.id, c.version, c.last_updated, False, c.resource, c.method)
             for c in changes
         ]
 
