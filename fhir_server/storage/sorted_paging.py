@@ -21,8 +21,9 @@ span of the page just shown); an empty or short window widens fourfold, an
 overfull one is continued from its last document. Correctness never rests on
 the width or on the remembered extremes: the first window is open on the side
 before the page, each next one starts where the previous one ended, and when
-the windows run past the range the key can hold (or past a query budget)
-the page is read the plain way (``storage.paging``), whole.
+the windows reach the end of the range the key can hold (or a query budget),
+the last window is clamped to it and what may lie beyond (undated documents)
+is read the plain way (``storage.paging``), the whole page again.
 """
 
 from __future__ import annotations
@@ -123,9 +124,18 @@ async def fetch_windowed_page(
     wanted = count + 1
     batch = wanted + 5
     out: list[dict[str, Any]] = []
+    last = False  # the window reaching the end of the range the key can hold
     for _ in range(MAX_QUERIES):
-        if (start - FLOOR if down else ceiling - start) <= width:
-            return None  # past the range the key can hold: the plain query reads the rest
+        if last:
+            # Past the range the key can hold. Nothing lies beyond the ceiling of a
+            # server-stamped _lastUpdated; below a date's floor only undated documents
+            # remain, which the plain query reads (whole page, never a mix).
+            if key == "lu" and not down:
+                break
+            return None
+        room = start - FLOOR if down else ceiling - start
+        if room <= width:
+            width, last = max(room, timedelta(milliseconds=1)), True
         far = start - width if down else start + width
         cond: dict[str, Any] = {"$gte": far} if down else {"$lt": far}
         if edge is not None:
@@ -152,7 +162,7 @@ async def fetch_windowed_page(
         if len(docs) == batch:  # more in this window than a batch: go on inside it
             anchor = sort_key(docs[-1], sort)
             edge = start = _aware(anchor[0])
-            inclusive = True
+            inclusive, last = True, False
             continue
         if out:
             anchor = sort_key(out[-1], sort)
