@@ -6,9 +6,11 @@ builds the application exactly as ``serve`` does, in this process, and posts
 to it over an in-memory ASGI transport (``--url`` posts to a running server
 instead, with ``--token``). Nothing is written around the API.
 
-- ``*.ndjson`` / ``*.jsonl`` (one resource per line) are sent as batch Bundles of
+- ``*.ndjson`` / ``*.jsonl`` (one resource per line) are sent in chunks of
   ``--batch`` entries: ``PUT Type/id`` when the resource has an id (so a re-run
-  replaces rather than duplicates), ``POST Type`` otherwise.
+  replaces rather than duplicates), ``POST Type`` otherwise; each chunk first as
+  one transaction (one commit), and when that is refused, again as a batch, whose
+  per-entry outcomes say which lines were bad.
 - ``*.json`` holding a Bundle: a ``transaction`` or ``batch`` is posted as it is
   (a transaction stays all or nothing); any other Bundle type (``collection``,
   ``searchset``...) has its resources sent as NDJSON lines are. A ``.json``
@@ -133,7 +135,7 @@ def read_lines(path: Path, start_after: int, progress: Any) -> Iterator[Line | d
             yield Line(name, number, res)
 
 
-def batch_bundle(lines: list[Line]) -> dict[str, Any]:
+def batch_bundle(lines: list[Line], kind: str = "batch") -> dict[str, Any]:
     entries = []
     for line in lines:
         res = line.resource
@@ -145,7 +147,7 @@ def batch_bundle(lines: list[Line]) -> dict[str, Any]:
             else {"method": "POST", "url": type_}
         )
         entries.append({"resource": res, "request": request})
-    return {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
 def outcome_text(body: Any) -> str:
@@ -199,6 +201,15 @@ class Loader:
             if ln.resource is None:
                 self.report(ln, "unreadable", ln.error or "unreadable")
         if good:
+            # First as one transaction: one commit for the chunk (a durable commit costs
+            # more than the writes). Refused as a whole, the chunk goes again as a batch,
+            # whose per-entry outcomes name each bad line.
+            r = await self.post(batch_bundle(good, "transaction"))
+            if r.status_code == 200:
+                self.totals.loaded += len(good)
+                self.totals.by_status["2xx"] = self.totals.by_status.get("2xx", 0) + len(good)
+                self.save(file, lines[-1].number)
+                return
             r = await self.post(batch_bundle(good))
             if r.status_code != 200:
                 for ln in good:
