@@ -104,6 +104,7 @@ class Server(str):
     """A running server's base URL, and the headers of a trusted system's token for it."""
 
     headers: dict[str, str]
+    pid: int | None = None  # the server process (its RSS), when this run started it
 
 
 def system_headers(data_dir: str | Path) -> dict[str, str]:
@@ -141,6 +142,7 @@ def fhir_server(uri: str, database_name: str) -> Iterator[Server]:
             time.sleep(0.2)
         server = Server(base)
         server.headers = system_headers(data)
+        server.pid = proc.pid
         yield server
     finally:
         proc.terminate()

@@ -51,6 +51,7 @@ class SearchSettings(BaseSettings):
     max_value_length: Positive = 512
     max_wildcards: Positive = 4  # '%' in one :wildcard value
     windowed_paging: bool = True  # id windows for deep pages (see storage.paging)
+    sorted_windows: bool = True  # sort-key windows for sorted pages (see storage.sorted_paging)
     scan_budget: Positive = 20000  # documents one page may examine when residual filters drop some
     # An access restriction listing more records than this is checked on the candidates of the
     # query's own criteria instead of as an `$in` in the filter (storage.query): the embedded

@@ -1,8 +1,9 @@
 """``fhir-server``: the one command an operator runs, one module per subcommand.
 
-``serve`` runs the server, ``token`` prints a development token, ``config``
-prints the configuration it would run with, ``ig check`` checks an
-implementation guide folder. Adding a
+``serve`` runs the server, ``load`` imports NDJSON and Bundle files through
+its API, ``token`` prints a development token, ``config`` prints the
+configuration it would run with, ``ig check`` checks an implementation guide
+folder. Adding a
 subcommand is a module of this package that defines a ``click`` command (or
 group) and one ``main.add_command`` line below, in the section it belongs to;
 ``--help`` lists it there.
@@ -15,11 +16,12 @@ import click
 from fhir_server import FHIR_VERSION, __version__
 from fhir_server.cli.config import config
 from fhir_server.cli.ig import ig
+from fhir_server.cli.load import load
 from fhir_server.cli.serve import serve
 from fhir_server.cli.token import token
 
 SECTIONS: dict[str, list[str]] = {
-    "Run": ["serve", "token"],
+    "Run": ["serve", "load", "token"],
     "Inspect": ["config", "ig"],
 }
 
@@ -62,6 +64,7 @@ def main() -> None:
 
 
 main.add_command(serve)
+main.add_command(load)
 main.add_command(config)
 main.add_command(ig)
 main.add_command(token)

@@ -58,13 +58,20 @@ def compile_simple(expression: str) -> Evaluator | None:
     the type named by the literal reference, as the engine's ``resolve`` stub
     reads it).
     """
+    selected = _SELECT.match(expression.strip())
+    if selected is not None:
+        return _compile_select(selected["type"], selected["body"])
     branches = split_union(expression)
     if len(branches) == 1:
         return _compile_branch(branches[0])
     compiled = [_compile_branch(b) for b in branches]
     if any(c is None for c in compiled):
         return None
-    evaluators = [c for c in compiled if c is not None]
+    return _union([c for c in compiled if c is not None])
+
+
+def _union(evaluators: list[Evaluator]) -> Evaluator:
+    """Distinct values of the branches, in order (the engine's ``|``)."""
 
     def union(resource: Any) -> list[Any]:
         out: list[Any] = []
@@ -78,6 +85,76 @@ def compile_simple(expression: str) -> Evaluator | None:
         return out
 
     return union
+
+
+# ``Type.select(a | iif(b.exists(), b, 'literal') | ('Type/' + id))``: the shape of the
+# access keys the security layer generates (security.compartment), walked on every write.
+_SELECT = re.compile(r"^(?P<type>[A-Z][A-Za-z]*)\.select\((?P<body>.*)\)$", re.DOTALL)
+_IIF = re.compile(r"^iif\((?P<a>.+)\.exists\(\), (?P<b>.+), '(?P<lit>[^'\\]*)'\)$", re.DOTALL)
+_CONCAT_ID = re.compile(r"^\('(?P<prefix>[^'\\]*)' \+ id\)$")
+_NARROWED_UNION = re.compile(r"^\((?P<union>.+)\)\.where\(resolve\(\) is (?P<t>[A-Z][A-Za-z]*)\)$")
+
+
+def _compile_select(type_: str, body: str) -> Evaluator | None:
+    if not _balanced(body):
+        return None
+    terms: list[Evaluator] = []
+    for term in split_union(body):
+        compiled = _compile_term(type_, term)
+        if compiled is None:
+            return None
+        terms.append(compiled)
+    union = _union(terms) if len(terms) > 1 else terms[0]
+
+    def select(resource: Any) -> list[Any]:
+        if not isinstance(resource, dict) or resource.get("resourceType") != type_:
+            return []
+        return union(resource)
+
+    return select
+
+
+def _compile_term(type_: str, term: str) -> Evaluator | None:
+    """One term of a ``select`` body, relative to the resource."""
+    iif = _IIF.match(term)
+    if iif is not None:
+        if iif["a"] != iif["b"]:
+            return None
+        present = _compile_relative(type_, iif["a"])
+        if present is None:
+            return None
+        literal = iif["lit"]
+
+        def either(resource: Any) -> list[Any]:
+            return present(resource) or [literal]
+
+        return either
+    concat = _CONCAT_ID.match(term)
+    if concat is not None:
+        prefix = concat["prefix"]
+
+        def keyed(resource: Any) -> list[Any]:
+            id_ = resource.get("id")
+            return [prefix + id_] if isinstance(id_, str) else []
+
+        return keyed
+    return _compile_relative(type_, term)
+
+
+def _compile_relative(type_: str, text: str) -> Evaluator | None:
+    """A relative path, a union of them, or such a union narrowed to a reference type."""
+    text = text.strip()
+    narrowed = _NARROWED_UNION.match(text)
+    if narrowed is not None and _balanced(narrowed["union"]):
+        suffix = f".where(resolve() is {narrowed['t']})"
+        branches = [f"{type_}.{b}{suffix}" for b in split_union(narrowed["union"])]
+    else:
+        branches = [f"{type_}.{b}" for b in split_union(text)]
+    compiled = [_compile_branch(b) for b in branches]
+    evaluators = [c for c in compiled if c is not None]
+    if not evaluators or len(evaluators) != len(compiled):
+        return None
+    return _union(evaluators) if len(evaluators) > 1 else evaluators[0]
 
 
 def _compile_branch(text: str) -> Evaluator | None:

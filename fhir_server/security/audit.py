@@ -290,7 +290,7 @@ class AuditTrail:
         Inside a transaction (a write, a bundle) the event commits or rolls back
         with it. Otherwise (a read, a search, a refusal) it joins the events of
         the requests answered at the same moment and they are written together,
-        in one transaction, before any of those requests is answered: every
+        in one durable insert, before any of those requests is answered: every
         access is on disk before its answer leaves, and concurrent readers share
         one durable commit instead of paying one each.
         """
@@ -308,10 +308,9 @@ class AuditTrail:
         return await self._group.submit(change)
 
     async def _write_group(self, changes: list[Change]) -> list[StoredResource]:
-        async def write(tx: ReadScope) -> list[StoredResource]:
-            return await self.repository.write_many(changes, tx)
-
-        return await self.repository.transaction(write, ReadScope())
+        # One durable insert, no transaction, no history copy (decision 0038): an
+        # event is immutable and stands alone, so a transaction would buy nothing.
+        return await self.repository.append(changes)
 
     async def access(
         self,

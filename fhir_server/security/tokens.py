@@ -63,14 +63,23 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
+MAX_VERIFIED = 10_000
+
+
 class TokenVerifier:
     """Checks bearer tokens against one trusted issuer (see module docstring)."""
 
-    def __init__(self, keys: KeyCache, issuer: str, audience: str, leeway: float) -> None:
+    def __init__(
+        self, keys: KeyCache, issuer: str, audience: str, leeway: float, cache_seconds: float = 0
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        # A token already verified is not verified again for a short while (its signature
+        # check cost more than the read it authorised): token -> (wall-clock deadline, claims).
+        self.cache_seconds = cache_seconds
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -83,11 +92,36 @@ class TokenVerifier:
             source = StaticJwks({"keys": [public_jwk(key)]})
             issuer, audience = dev_issuer(settings), dev_audience(settings)
         return cls(
-            KeyCache(source, auth.jwks_refresh_seconds), issuer, audience, auth.leeway_seconds
+            KeyCache(source, auth.jwks_refresh_seconds),
+            issuer,
+            audience,
+            auth.leeway_seconds,
+            auth.cache_seconds,
         )
 
     async def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims; 401 for anything short of a valid token."""
+        """The token's claims; 401 for anything short of a valid token.
+
+        A token verified less than ``cache_seconds`` ago, and not expired since,
+        is answered from memory: the same bearer token on every request of a
+        client costs one signature check per ``FHIR_AUTH_CACHE_SECONDS``, like
+        the principal it resolves to (``CarePolicy``).
+        """
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > time.time():
+            return dict(cached[1])
+        claims = await self._verify(token)
+        if self.cache_seconds > 0:
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.clear()  # bounded memory; the next requests verify again
+            exp = claims.get("exp")
+            deadline = time.time() + self.cache_seconds
+            if isinstance(exp, int | float):
+                deadline = min(deadline, float(exp))  # never past expiry, leeway or not
+            self._verified[token] = (deadline, claims)
+        return dict(claims)
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except InvalidTokenError:

@@ -14,7 +14,8 @@ Layout of a document in the per-type collection (named after the type, e.g.
       "ck":   "<condition key>"          # only on a resource made by a conditional create
     }
 
-Every version also goes into the ``_history`` collection::
+Every version also goes into the ``_history`` collection (but those of the append-only
+types, ``APPEND_ONLY_TYPES``, whose one version is the current document)::
 
     {"_id": "Patient/123/3", "t": "Patient", "id": "123", "vid": 3, "lu": ...,
      "del": false, "res": {...}, "m": "PUT"}
@@ -28,6 +29,24 @@ from typing import Any
 from fhir_server.storage.repository import StoredResource
 
 HISTORY_COLLECTION = "_history"
+# Types whose resources are never changed once written (the access policy refuses every
+# change to them, security.care_policy.IMMUTABLE_TYPES): their one version is the current
+# document, so no copy goes to ``_history`` (decision 0038).
+APPEND_ONLY_TYPES = frozenset({"AuditEvent"})
+
+
+def history_shaped(type_: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """A current document of an append-only type, as its (only) history entry reads."""
+    return {
+        "_id": f"{type_}/{doc['_id']}/{doc['vid']}",
+        "t": type_,
+        "id": doc["_id"],
+        "vid": doc["vid"],
+        "lu": doc["lu"],
+        "del": bool(doc.get("del")),
+        "res": doc.get("res"),
+        "m": "POST",
+    }
 
 
 def from_current(type_: str, doc: dict[str, Any]) -> StoredResource:

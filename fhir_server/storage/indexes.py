@@ -50,19 +50,28 @@ class IndexSelection:
 
     everything: bool
     wanted: frozenset[tuple[str, str]]  # (type or "*", code)
+    # (type, equality code, date code): a compound index for "code=x&_sort=-date" pages
+    # (the data file's "_sorted"; see storage.sorted_paging)
+    sorted_pairs: frozenset[tuple[str, str, str]] = frozenset()
 
     @classmethod
     def from_setting(cls, setting: str) -> IndexSelection:
-        if setting.strip().lower() == "all":
-            return cls(True, frozenset())
         text = importlib_resources.files("fhir_server.data").joinpath("search-indexes.json")
         data = json.loads(text.read_text())
+        pairs = frozenset(
+            (t, eq, sort)
+            for t, items in data.get("_sorted", {}).items()
+            if not t.startswith("_")
+            for eq, sort in items
+        )
+        if setting.strip().lower() == "all":
+            return cls(True, frozenset(), pairs)
         wanted = {(t, c) for t, codes in data.items() if not t.startswith("_") for c in codes}
         for item in setting.split(","):
             type_, _, code = item.strip().partition(".")
             if code:
                 wanted.add((type_, code))
-        return cls(False, frozenset(wanted))
+        return cls(False, frozenset(wanted), pairs)
 
     def wants(self, type_: str, param: SearchParam) -> bool:
         if self.everything:
@@ -105,6 +114,18 @@ def search_index_models(
                 )
             else:
                 models.append(IndexModel([(path, ASCENDING)], name=path, sparse=True))
+    for t, eq, date in sorted(selection.sorted_pairs):
+        eq_param, date_param = registry.get(type_, eq), registry.get(type_, date)
+        if t != type_ or eq_param is None or date_param is None or date_param.type != "date":
+            continue
+        if not equality_match(eq_param) or not (
+            selection.wants(type_, eq_param) and selection.wants(type_, date_param)
+        ):
+            continue
+        # The equality, then the latest end of the date (a scalar: MongoDB refuses a
+        # compound index over two arrays), then the id: a "-date" page is one range.
+        keys = [(f"idx.{eq}.v", ASCENDING), (f"idx.{date}.e", DESCENDING), ("_id", ASCENDING)]
+        models.append(IndexModel(keys, name=f"idx.{eq}.v+idx.{date}.e+_id", sparse=True))
     return models
 
 

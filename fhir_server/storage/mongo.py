@@ -45,7 +45,13 @@ from fhir_server.search.request import Clause, SearchRequest, Target
 from fhir_server.settings import SearchSettings
 from fhir_server.storage import generations as counters
 from fhir_server.storage import indexes
-from fhir_server.storage.documents import HISTORY_COLLECTION, from_current, from_history
+from fhir_server.storage.documents import (
+    APPEND_ONLY_TYPES,
+    HISTORY_COLLECTION,
+    from_current,
+    from_history,
+    history_shaped,
+)
 from fhir_server.storage.paging import is_after, sort_key
 from fhir_server.storage.query import FETCH_FIELDS as _FETCH
 from fhir_server.storage.query import SERVE_FIELDS, Env, Query, compile_query, find_all, visible
@@ -122,6 +128,10 @@ class MongoRepository:
         self.max_attempts = max_attempts
         self.index_selection = indexes.IndexSelection.from_setting(settings.indexes)
         self._indexed: set[str] = set()
+        # Inserts nothing in the transaction reads back before it commits (history entries,
+        # audit events), held per open transaction and sent as one insert_many per
+        # collection: a 50-entry bundle pays 50 round trips fewer per collection.
+        self._deferred: dict[int, dict[str, list[dict[str, Any]]]] = {}
 
     def query_env(self, scope: ReadScope, base_url: str = "") -> Env:
         """Where a search of ``scope`` runs (also what a tool needs to explain a query)."""
@@ -172,10 +182,37 @@ class MongoRepository:
     async def close(self) -> None:
         await self.client.close()
 
+    # -- deferred inserts -------------------------------------------------
+
+    def _defer(self, session: Any, collection: str, doc: dict[str, Any]) -> bool:
+        """Hold ``doc`` for the transaction's flush; False when there is no such transaction."""
+        pending = self._deferred.get(id(session)) if session is not None else None
+        if pending is None:
+            return False
+        pending.setdefault(collection, []).append(doc)
+        return True
+
+    async def _flush(self, scope: ReadScope) -> None:
+        """Send what the transaction holds (before any read in it, and before it commits)."""
+        pending = self._deferred.get(id(scope.transaction)) if scope.transaction else None
+        if not pending:
+            return
+        batches = list(pending.items())
+        pending.clear()
+        try:
+            for collection, docs in batches:
+                await self.db[collection].insert_many(docs, ordered=True, session=scope.transaction)
+        except BulkWriteError as exc:
+            raise VersionConflict(
+                f"A version or event of this transaction already exists: {exc}",
+                msg_id="MRTC-REST-041",
+            ) from exc
+
     # -- reads ------------------------------------------------------------
 
     @_unavailable_as_fhir
     async def read(self, type_: str, id_: str, scope: ReadScope) -> StoredResource | None:
+        await self._flush(scope)
         restricted = scope.restriction is not None and (
             scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
         )
@@ -197,9 +234,16 @@ class MongoRepository:
     async def read_version(
         self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None:
-        doc = await self.db[HISTORY_COLLECTION].find_one(
-            {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
-        )
+        await self._flush(scope)
+        if type_ in APPEND_ONLY_TYPES:  # the one version is the current document
+            current = await self.db[type_].find_one(
+                {"_id": id_, "vid": version}, {"idx": 0, "ck": 0}, session=scope.transaction
+            )
+            doc = history_shaped(type_, current) if current is not None else None
+        else:
+            doc = await self.db[HISTORY_COLLECTION].find_one(
+                {"_id": f"{type_}/{id_}/{version}"}, session=scope.transaction
+            )
         if doc is None or not await self._version_visible(doc, scope):
             return None
         return from_history(doc)
@@ -207,6 +251,7 @@ class MongoRepository:
     @_unavailable_as_fhir
     async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
         """id -> deleted flag, for those of ``ids`` that exist and the caller may see."""
+        await self._flush(scope)
         if not ids:
             return {}
         restricted = scope.restriction is not None and (
@@ -260,8 +305,15 @@ class MongoRepository:
     @_unavailable_as_fhir
     async def history(self, query: HistoryQuery, scope: ReadScope) -> Page:
         """Versions newest first, a page at a time, keyset-paged on (lu, _id)."""
+        await self._flush(scope)
         flt: dict[str, Any] = {}
-        if query.type and query.id:
+        collection = self.db[HISTORY_COLLECTION]
+        shaped: str | None = None  # an append-only type: its versions are its current documents
+        if query.type in APPEND_ONLY_TYPES:
+            collection, shaped = self.db[query.type], query.type
+            if query.id:
+                flt["_id"] = query.id
+        elif query.type and query.id:
             flt["_id"] = {"$gt": f"{query.type}/{query.id}/", "$lt": f"{query.type}/{query.id}/~"}
         elif query.type:
             flt["t"] = query.type
@@ -283,11 +335,15 @@ class MongoRepository:
         out: list[dict[str, Any]] = []
         batch = wanted + 5
         while True:
-            docs = (
-                await self.db[HISTORY_COLLECTION]
-                .find(flt, sort=_HISTORY_SORT, limit=batch, session=scope.transaction)
-                .to_list()
-            )
+            docs = await collection.find(
+                flt,
+                {"idx": 0, "ck": 0} if shaped else None,
+                sort=_HISTORY_SORT,
+                limit=batch,
+                session=scope.transaction,
+            ).to_list()
+            if shaped:
+                docs = [history_shaped(shaped, d) for d in docs]
             for d in docs:
                 if anchor is not None and not is_after(
                     sort_key(d, _HISTORY_SORT), anchor, _HISTORY_SORT
@@ -314,12 +370,14 @@ class MongoRepository:
 
     @_unavailable_as_fhir
     async def search(self, request: SearchRequest, scope: ReadScope) -> SearchResult:
+        await self._flush(scope)
         return await run_search(self.query_env(scope, request.base_url), request)
 
     @_unavailable_as_fhir
     async def find(
         self, type_: str, clauses: Sequence[Clause], limit: int, scope: ReadScope, *, base_url: str
     ) -> list[StoredResource]:
+        await self._flush(scope)
         env = self.query_env(scope, base_url)
         q = await compile_query(env, type_, clauses)
         # the served fields only: find_all adds the index when a predicate needs it
@@ -355,7 +413,14 @@ class MongoRepository:
                 doc["_id"] = id_
                 if change.condition_key:
                     doc["ck"] = change.condition_key
-                await coll.insert_one(doc, session=session)
+                # an event (new, no condition, never read back in its transaction) waits for
+                # the flush; a resource is inserted now: its id's uniqueness is checked here
+                if not (
+                    type_ in APPEND_ONLY_TYPES
+                    and not change.condition_key
+                    and self._defer(session, type_, doc)
+                ):
+                    await coll.insert_one(doc, session=session)
             else:
                 update: dict[str, Any] = {"$set": doc}
                 if change.condition_key:
@@ -377,19 +442,22 @@ class MongoRepository:
             raise VersionConflict(
                 f"Resource {type_}/{id_} already exists", msg_id="MRTC-REST-041"
             ) from exc
-        await self.db[HISTORY_COLLECTION].insert_one(
-            {
-                "_id": f"{type_}/{id_}/{change.version}",
-                "t": type_,
-                "id": id_,
-                "vid": change.version,
-                "lu": change.last_updated,
-                "del": deleted,
-                "res": change.resource,
-                "m": change.method,
-            },
-            session=session,
-        )
+        if type_ in APPEND_ONLY_TYPES:  # its one version is the current document
+            return StoredResource(
+                type_, id_, change.version, change.last_updated, deleted, change.resource
+            )
+        entry = {
+            "_id": f"{type_}/{id_}/{change.version}",
+            "t": type_,
+            "id": id_,
+            "vid": change.version,
+            "lu": change.last_updated,
+            "del": deleted,
+            "res": change.resource,
+            "m": change.method,
+        }
+        if not self._defer(session, HISTORY_COLLECTION, entry):
+            await self.db[HISTORY_COLLECTION].insert_one(entry, session=session)
         return StoredResource(
             type_, id_, change.version, change.last_updated, deleted, change.resource, change.method
         )
@@ -417,6 +485,8 @@ class MongoRepository:
                     "idxv": INDEX_VERSION,
                 }
             )
+            if c.type in APPEND_ONLY_TYPES:
+                continue
             history.append(
                 {
                     "_id": f"{c.type}/{c.id}/{c.version}",
@@ -449,6 +519,41 @@ class MongoRepository:
         ]
 
     @_unavailable_as_fhir
+    async def append(self, changes: Sequence[Change]) -> list[StoredResource]:
+        """Record new append-only resources in one durable insert (see ``Repository.append``).
+
+        The client's write concern (journaled on a majority when durable) holds
+        for this insert as for a commit: when it returns, every event is on disk.
+        """
+        if any(c.type not in APPEND_ONLY_TYPES or c.previous is not None for c in changes):
+            raise ValueError("append() records new resources of append-only types only")
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for c in changes:
+            by_type.setdefault(c.type, []).append(
+                {
+                    "_id": c.id,
+                    "vid": c.version,
+                    "lu": c.last_updated,
+                    "del": False,
+                    "res": c.resource,
+                    "idx": build_index(self.registry, c.type, c.resource) if c.resource else {},
+                    "idxv": INDEX_VERSION,
+                }
+            )
+        try:
+            for type_, docs in by_type.items():
+                await self._ensure_type_indexes(type_)
+                await self.db[type_].insert_many(docs, ordered=True)
+        except BulkWriteError as exc:  # a generated id already taken: nothing to retry blindly
+            raise VersionConflict(
+                f"A resource of the batch already exists: {exc}", msg_id="MRTC-REST-041"
+            ) from exc
+        return [
+            StoredResource(c.type, c.id, c.version, c.last_updated, False, c.resource, c.method)
+            for c in changes
+        ]
+
+    @_unavailable_as_fhir
     async def transaction(self, fn: Callable[[ReadScope], Awaitable[T]], scope: ReadScope) -> T:
         """Run ``fn`` in one transaction, re-running it when it lost a race.
 
@@ -467,7 +572,14 @@ class MongoRepository:
                     self.client.start_session() as session,
                     await session.start_transaction(),
                 ):
-                    return await fn(ReadScope(session, scope.restriction))
+                    inner = ReadScope(session, scope.restriction)
+                    self._deferred[id(session)] = {}
+                    try:
+                        result = await fn(inner)
+                        await self._flush(inner)  # before the commit, inside the transaction
+                    finally:
+                        self._deferred.pop(id(session), None)
+                    return result
             except RetryableWrite:
                 if attempt >= self.max_attempts:
                     raise VersionConflict(

@@ -20,6 +20,7 @@ from pymongo import ASCENDING
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.paging import Cursor, id_bound, id_number
 from fhir_server.storage.query import FETCH_FIELDS, Env, Query, and_filters, visible
+from fhir_server.storage.sorted_paging import fetch_windowed_page, windowed_key
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,16 @@ async def fetch_page(
             raise InvalidRequest(
                 "The paging cursor does not match this search's sort", msg_id="MRTC-SRCH-041"
             )
+    key = windowed_key(env, q)
+    if key is not None:
+        got = await fetch_windowed_page(env, q, key, count, cursor, sort)
+        if got is not None:
+            page, more, width = got
+            for d in page[:1] + page[-1:]:
+                d["_w"] = width  # the next cursors' window width (storage.search)
+            if cursor is not None and not cursor.forward:
+                page.reverse()
+            return page, more
     coll = env.db[q.type_]
     wanted = count + 1
     # a little slack absorbs deleted documents; predicates need more

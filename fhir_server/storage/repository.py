@@ -133,6 +133,15 @@ class Repository(Protocol):
         """
         ...
 
+    async def append(self, changes: Sequence[Change]) -> list[StoredResource]:
+        """Record new resources of append-only types (the audit trail) in one durable insert.
+
+        No transaction and no history copy (decision 0038): each document is
+        written atomically and journaled before this returns, and an
+        append-only resource has exactly one version, its current document.
+        """
+        ...
+
     async def transaction(self, fn: Callable[[ReadScope], Awaitable[T]], scope: ReadScope) -> T:
         """Run ``fn`` in one transaction (re-run from the start when it loses a race)."""
         ...

@@ -132,7 +132,7 @@ def _neighbours(
         following = _cursor_for(env, req, t, d, True, _window(req, matches))
     if has_prev and matches:
         t, d = matches[0]
-        preceding = _cursor_for(env, req, t, d, False)
+        preceding = _cursor_for(env, req, t, d, False, int(d.get("_w", 0)) if req.sort else 0)
     elif has_prev and cursor is not None:
         preceding = Cursor(cursor.keys, cursor.id, False, cursor.type_index)
     return following, preceding
@@ -147,9 +147,9 @@ def _cursor_for(
 
 
 def _window(req: SearchRequest, matches: Found) -> int:
-    """Id-window width for the next page of an id-ordered search (see ``storage.paging``)."""
+    """Window width for the next page: ids (``storage.paging``) or sort key (``sorted_paging``)."""
     if req.sort:
-        return 0
+        return int(matches[-1][1].get("_w", 0))
     last_type = matches[-1][0]
     ids = [d["_id"] for t, d in matches if t == last_type]
     return window_for(ids[0], ids[-1], len(ids), req.count + 5)
