@@ -24,14 +24,13 @@ from fhir_server.notify.notifier import Notifier
 from fhir_server.operations import (
     add_group,
     add_member,
-    bmi_chart,
-    break_glass,
-    directory_search,
     apply,
+    bmi_chart,
     break_glass,
     close,
     complete_step,
     dashboard,
+    directory_search,
     expand,
     extract,
     identity_search,
@@ -41,8 +40,8 @@ from fhir_server.operations import (
     news_feed,
     pathway_context,
     reindex,
-    request_access,
     reopen,
+    request_access,
     validate,
     validate_code,
 )
@@ -59,8 +58,8 @@ from fhir_server.operations.biometrics.regrade import RegradeHooks
 from fhir_server.operations.registry import OperationRegistry
 from fhir_server.profiles.service import ProfileServices
 from fhir_server.profiles.structure import check_structure
-from fhir_server.resources.consent import ConsentRules
 from fhir_server.resources.care_circle import register as register_care_circle_hooks
+from fhir_server.resources.consent import ConsentRules
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.identity.rules import IdentityRules
 from fhir_server.resources.identity.traits import PATIENT_PROFILE

@@ -111,7 +111,8 @@ class UnresolvedReference(FhirError):
 
 
 class BusinessRuleViolation(FhirError):
-    """A domain rule refuses the change (identity-vigilance, consent), with the reason."""
+    """A well-formed request breaks a domain rule (identity-vigilance, consent, a step
+    transition, a pathway precondition); the message says why."""
 
 
 class DuplicateRecord(FhirError):
@@ -120,10 +121,6 @@ class DuplicateRecord(FhirError):
 
 class FailedDependency(FhirError):
     """A batch entry needs another entry of the bundle, and that entry failed."""
-
-
-class BusinessRuleViolation(FhirError):
-    """A well-formed request breaks a domain rule (a step transition, a pathway precondition)."""
 
 
 class PatchFailed(FhirError):
@@ -202,7 +199,6 @@ ERROR_TABLE: dict[type[FhirError], tuple[int, str]] = {
     BusinessRuleViolation: (422, "business-rule"),
     UnresolvedReference: (422, "not-found"),
     FailedDependency: (424, "processing"),
-    BusinessRuleViolation: (422, "business-rule"),
     DuplicateRecord: (409, "duplicate"),
     NotImplementedInteraction: (501, "not-supported"),
     InternalError: (500, "exception"),
