@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fhir_server.resources.consent import active_consent
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.request import parse_search
 from fhir_server.settings import SearchSettings
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
-CONSENT_PROFILE = "https://mrtc.example.org/fhir/StructureDefinition/mrtc-consent"
 CARE_CIRCLE = ("https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category", "care-circle")
 PATHWAY_CATEGORY = (
     "https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category",
@@ -99,18 +99,15 @@ class PathwayRecords:
         return None if found is None or found.deleted else found.resource
 
     async def has_active_consent(self, patient_id: str, scope: ReadScope) -> bool:
-        """Whether the record holds an active MRTC Consent.
+        """Whether a consent to coordinated care is in force for the record.
 
-        The one place the engine asks it: at merge, point it at the identity
-        and consent feature's own check.
+        The consent feature owns what "in force" means (status, profile or
+        category, collection date, provision period): asked, not re-decided here.
         """
-        for stored in await self.find(
-            "Consent", [("patient", f"Patient/{patient_id}"), ("status", "active")], scope
-        ):
-            consent = stored.resource or {}
-            if CONSENT_PROFILE in ((consent.get("meta") or {}).get("profile") or []):
-                return True
-        return False
+        found = await active_consent(
+            self.repository, self.registry, self.settings, patient_id, scope
+        )
+        return found is not None
 
     async def open_pathways(self, patient_id: str, scope: ReadScope) -> list[StoredResource]:
         """The patient's MRTC pathways that are neither closed nor revoked."""
