@@ -17,7 +17,10 @@ IG = Path(__file__).resolve().parents[2] / "ig"
 
 
 def lea() -> dict[str, Any]:
-    return json.loads((IG / "Patient-example-lea.json").read_text())
+    """Léa alone: her sister's record (the family link's target) is not stored here."""
+    child = json.loads((IG / "Patient-example-lea.json").read_text())
+    child["extension"] = [e for e in child["extension"] if not e["url"].endswith("family-link")]
+    return child
 
 
 def without_birth_date() -> dict[str, Any]:
@@ -74,7 +77,9 @@ async def test_write_violating_a_claimed_profile_is_refused(client: httpx.AsyncC
 
 async def test_instance_validate_of_stored_resource(client: httpx.AsyncClient) -> None:
     await put_ig_examples(client, "Organization-example-msp.json")
-    created = await client.put("/Patient/lea-stored", json={**lea(), "id": "lea-stored"})
+    # another child than the Léa stored above (the same five traits would be a duplicate)
+    other = {**lea(), "id": "lea-stored", "birthDate": "2015-03-15"}
+    created = await client.put("/Patient/lea-stored", json=other)
     assert created.status_code == 201
     r = await client.get("/Patient/lea-stored/$validate")
     assert r.status_code == 200
