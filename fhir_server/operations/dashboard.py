@@ -199,7 +199,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             )
         )
     if saved is not None:
-        out.append({"name": "filter", "valueReference": {"reference": f"Basic/{saved.id}"}})
+        out.append({"name": "appliedFilter", "valueReference": {"reference": f"Basic/{saved.id}"}})
     links = [*criteria.query(), ("_count", str(size))]
     path = f"CarePlan/{OP}"
     current = Cursor.decode(cursor_text) if cursor_text else None

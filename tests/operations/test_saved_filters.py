@@ -74,12 +74,12 @@ async def test_the_default_filter_applies_when_no_criterion_is_given(world: AppC
     filter_id = r.json()["id"]
     body = await dashboard(world, "coordinator")
     assert plans(body) == ["CarePlan/cp-zoe"]
-    used = [p["valueReference"] for p in body["parameter"] if p["name"] == "filter"]
+    used = [p["valueReference"] for p in body["parameter"] if p["name"] == "appliedFilter"]
     assert used == [{"reference": f"Basic/{filter_id}"}]
     # criteria given in the call replace the default filter
     explicit = await dashboard(world, "coordinator", "?status=active")
     assert plans(explicit) == ["CarePlan/cp-lea"]
-    assert not [p for p in explicit["parameter"] if p["name"] == "filter"]
+    assert not [p for p in explicit["parameter"] if p["name"] == "appliedFilter"]
     # another person's dashboard is not affected by the coordinator's default
     assert plans(await dashboard(world, "dietitian")) == ["CarePlan/cp-lea"]
 
