@@ -161,6 +161,8 @@ async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
 
         async def timed(name: str, op: Callable[[int], Awaitable[list[str]]], n: int) -> None:
+            if args.only and not any(word in name for word in args.only):
+                return
             out: dict[str, Any] = {"name": name}
             results: dict[bool, list[str]] = {}
             for windows in (True, False):
@@ -227,6 +229,7 @@ def main() -> None:
     ap.add_argument("--database", default="sorted_bench")
     ap.add_argument("--data", help="embedded database directory, kept and reused")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--only", nargs="*", default=[], help="rows whose name contains a word")
     args = ap.parse_args()
     monitoring.register(LISTENER)
     with ExitStack() as stack:
