@@ -56,8 +56,15 @@ async def test_closure_needs_the_final_report_sent_to_the_childs_doctor(world: A
         ), inbox.text
     async with world.client_for() as system:
         sent = await system.get("/Communication", params={"subject": "Patient/k1", "_count": "50"})
+        # the report's Communications (notifications of steps and care circle aside)
         recipients = {
-            r["reference"] for e in sent.json()["entry"] for r in e["resource"]["recipient"]
+            r["reference"]
+            for e in sent.json()["entry"]
+            if any(
+                (p.get("contentReference") or {}).get("reference") == document
+                for p in e["resource"].get("payload", [])
+            )
+            for r in e["resource"]["recipient"]
         }
     assert {
         "Practitioner/gp",
