@@ -179,3 +179,18 @@ async def test_conditional_interactions_never_reveal_a_forbidden_match(world: Ap
         assert r.status_code == 403
         r = await diet.put("/DocumentReference", params={"_id": "no-such-doc"}, json=body)
         assert r.status_code == 403
+
+
+@pytest.mark.parametrize("who", list(PRINCIPALS))
+async def test_the_restriction_as_a_predicate_shows_exactly_the_table(
+    world_predicate: AppClient, who: str
+) -> None:
+    expected = VISIBLE[who]
+    async with world_predicate.client_for(PRINCIPALS[who]) as c:
+        wrong = [
+            (path, ref, ref in expected)
+            for ref in sorted(EVERYTHING)
+            for path in PATHS
+            if await seen(c, path, ref) != (ref in expected)
+        ]
+    assert wrong == [], f"{who}: (path, resource, expected) that disagree: {wrong}"
