@@ -234,3 +234,27 @@ async def test_a_read_only_token_cannot_change_a_pathway(world: AppClient) -> No
     async with world.client_for(PRINCIPALS["structure"], scope="user/*.rs") as msp:
         r = await msp.post(f"/{PLAN}/$apply", json=apply_body("Patient/readonly"))
     assert r.status_code == 403 and outcome_id(r) == "MRTC-SEC-004"
+
+
+async def test_concurrent_attachments_leave_one_pathway(world: AppClient) -> None:
+    """Eight coordinators' clients attaching the same child at once: each transaction
+    alone sees no open pathway, so only a unique key on the open pathway can stop the
+    second one; exactly one is created, the others are refused as already attached."""
+    import asyncio
+
+    async with world.client_for() as system:
+        await new_child(system, "race")
+
+    async def attach() -> httpx.Response:
+        async with world.client_for(PRINCIPALS["coordinator"]) as coord:
+            return await coord.post(f"/{PLAN}/$apply", json=apply_body("Patient/race"))
+
+    answers = await asyncio.gather(*(attach() for _ in range(8)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] + [422] * 7, [r.text for r in answers]
+    assert all(outcome_id(r) == "MRTC-PTH-013" for r in answers if r.status_code == 422)
+    async with world.client_for() as system:
+        plans = await system.get(
+            "/CarePlan", params={"subject": "Patient/race", "_total": "accurate"}
+        )
+    assert plans.json()["total"] == 1, plans.text
