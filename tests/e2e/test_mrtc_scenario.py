@@ -421,7 +421,21 @@ async def test_the_booklet_scenario(live_server: LiveServer) -> None:
         assert r.status_code == 403  # forbidden: a doctor closing the pathway
     async with world.person("gp") as gp:
         inbox = await gp.get("/Communication", params={"recipient": PEOPLE["gp"]})
-        assert len(inbox.json()["entry"]) == 1  # the child's doctor received the final report
+        received = [e["resource"] for e in inbox.json()["entry"]]
+        reports = [
+            c for c in received if any("contentReference" in p for p in c.get("payload", []))
+        ]
+        assert len(reports) == 1  # the child's doctor received the final report
+        # beside it, only the platform's notifications (added to the care circle, ...)
+        assert all(
+            c in reports
+            or any(
+                coding.get("system", "").endswith("/CodeSystem/mrtc-notification")
+                for category in c.get("category", [])
+                for coding in category.get("coding", [])
+            )
+            for c in received
+        ), received
     async with world.person("coordinator") as coord:
         r = await coord.post(f"/CarePlan/{plan_id}/$close")
         assert r.status_code == 200, r.text
