@@ -500,6 +500,8 @@ class CareRestriction:
             keys.append(NONE)
         if type_ == "Task" or type_ in PRIVATE_TYPES:
             keys += self.principal.member_refs()
+        if type_ == "Group":  # a structure's private favourites serve all its people's records
+            keys += [f"Organization/{o}" for o in self.principal.organizations]
         if type_ == "DocumentReference":
             keys += [f"Task/{t}" for t in view.tasks]
             keys += [f"DocumentReference/{d}" for d in view.documents]

@@ -50,6 +50,16 @@ _PRIVATE = {
         " and code = 'saved-filter').exists()",
         "author",
     ),
+    # A private favourites group (booklet: "privé ou public (c'est-à-dire rendu visible aux
+    # membres)"): its creator's only; without the visibility extension a group is private.
+    "Group": (
+        "code.coding.where(system = "
+        "'https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category'"
+        " and code = 'favourites-group').exists() and extension.where(url = "
+        "'https://mrtc.example.org/fhir/StructureDefinition/mrtc-group-visibility'"
+        " and value = 'public').empty()",
+        "managingEntity",
+    ),
 }
 PRIVATE_TYPES = frozenset(_PRIVATE)
 _WHERE_PATIENT = ".where(resolve() is Patient)"

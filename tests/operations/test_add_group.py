@@ -171,9 +171,10 @@ async def test_private_groups_serve_their_creator_and_its_structure_only(world: 
     )
     assert r.status_code == 200, r.text
     # a doctor of another structure, on a record of its own, may not use it
+    # (it cannot even see it: a refused read is a 404, decision 0020)
     other = world.client_for("Practitioner/other")
     r = await other.post("/CareTeam/circle-noah/$add-group", json=add_group(f"Group/{msp_group}"))
-    assert r.status_code == 403 and msg_id(r) == "MRTC-CC-022"
+    assert r.status_code == 404, r.text
     # a plain Group is not a favourites group
     plain = {"resourceType": "Group", "type": "practitioner", "actual": True}
     gid = (await other.post("/Group", json=plain)).json()["id"]
@@ -181,3 +182,50 @@ async def test_private_groups_serve_their_creator_and_its_structure_only(world: 
     assert r.status_code == 400 and msg_id(r) == "MRTC-CC-021"
     r = await other.post("/CareTeam/circle-noah/$add-group", json={"resourceType": "Parameters"})
     assert r.status_code == 400 and msg_id(r) == "MRTC-CC-020"
+
+
+async def test_a_private_group_is_read_by_its_creator_and_its_structure_only(
+    world: AppClient,
+) -> None:
+    """ "privé ou public (c'est-à-dire rendu visible aux membres)": a private group is
+    its creator's (and, for a structure's group, its people's); on every read path."""
+    coordinator = world.client_for("Practitioner/coord")
+    mine = (
+        await coordinator.post(
+            "/Group",
+            json=group("Practitioner/coord", "private", member("Practitioner/doc", None)),
+        )
+    ).json()["id"]
+    shared = (
+        await coordinator.post(
+            "/Group",
+            json=group("Practitioner/coord", "public", member("Practitioner/doc", None)),
+        )
+    ).json()["id"]
+    structure = world.client_for("PractitionerRole/msp-account")
+    msp = (
+        await structure.post(
+            "/Group", json=group("Organization/msp", "private", member("Practitioner/psy", None))
+        )
+    ).json()["id"]
+
+    async def sees(who: str) -> set[str]:
+        async with world.client_for(who) as c:
+            found = set()
+            for gid in (mine, shared, msp):
+                r = await c.get(f"/Group/{gid}")
+                assert r.status_code in (200, 404), r.text
+                if r.status_code == 200:
+                    found.add(gid)
+            listed = await c.get("/Group", params={"_count": "500"})
+            in_search = {e["resource"]["id"] for e in listed.json().get("entry", [])}
+            history = await c.get(f"/Group/{mine}/_history")
+            shown = history.status_code == 200 and bool(history.json().get("entry"))
+            assert shown == (mine in found), history.text
+            assert found == in_search & {mine, shared, msp}, (who, found, in_search)
+            return found
+
+    assert await sees("Practitioner/coord") == {mine, shared, msp}  # creator; of the MSP
+    assert await sees("PractitionerRole/msp-account") == {shared, msp}
+    assert await sees("Practitioner/other") == {shared}  # another structure's doctor
+    assert await sees("Practitioner/diet") == {shared, msp}  # a person of the MSP, not the creator
