@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -72,6 +72,9 @@ class PathwayModel:
 
     sections: tuple[Section, ...]
     step_labels: Mapping[str, str]
+    # (section, step) -> rank of the step within its section, as the template lists
+    # them (the biometric form before the report on the same day)
+    step_rank: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def from_ig(cls, ig: ImplementationGuide, canonical: str) -> PathwayModel:
@@ -83,18 +86,24 @@ class PathwayModel:
         by_url = ig.by_url()
         plan = by_url.get(canonical.split("|")[0]) or {}
         sections = []
+        ranks: dict[tuple[str, str], int] = {}
         for action in plan.get("action", []):
             codings = [c for concept in action.get("code", []) for c in concept.get("coding", [])]
             coding = next((c for c in codings if c.get("code")), None)
             if coding is not None:
                 title = action.get("title") or coding.get("display") or coding["code"]
                 sections.append(Section(coding["code"], dict(coding), title))
+                for rank, step in enumerate(action.get("action", [])):
+                    for concept in step.get("code", []):
+                        for c in concept.get("coding", []):
+                            if c.get("code"):
+                                ranks.setdefault((coding["code"], c["code"]), rank)
         labels: dict[str, str] = {}
         steps = by_url.get(STEP_SYSTEM) or {}
         for concept in steps.get("concept", []):
             if concept.get("code") and concept.get("display"):
                 labels[concept["code"]] = concept["display"]
-        return cls(tuple(sections), labels)
+        return cls(tuple(sections), labels, ranks)
 
 
 def reference_id(value: Any, type_: str) -> str | None:
@@ -192,9 +201,10 @@ def progress(tasks: Sequence[Resource], model: PathwayModel) -> list[Progress]:
 def next_step(
     tasks: Sequence[Resource], model: PathwayModel, zone: ZoneInfo
 ) -> tuple[Resource, date] | None:
-    """The open step with the earliest scheduled day (ties: template order, then id)."""
+    """The open step with the earliest scheduled day (ties: template order of sections,
+    then of steps within a section, then id)."""
     order = {s.code: i for i, s in enumerate(model.sections)}
-    best: tuple[tuple[date, int, str], Resource] | None = None
+    best: tuple[tuple[date, int, int, str], Resource] | None = None
     for task in tasks:
         if task.get("status") not in OPEN_STATUSES:
             continue
@@ -203,7 +213,13 @@ def next_step(
         if day is None:
             continue
         section = _section_code(task)
-        key = (day, order.get(section[0], len(order)) if section else len(order), task["id"])
+        step = (_step_coding(task) or {}).get("code", "")
+        key = (
+            day,
+            order.get(section[0], len(order)) if section else len(order),
+            model.step_rank.get((section[0], step), len(model.step_rank)) if section else 0,
+            task["id"],
+        )
         if best is None or key < best[0]:
             best = (key, task)
     return (best[1], best[0][0]) if best else None

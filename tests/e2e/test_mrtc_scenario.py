@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, bearer, token
+from tests.resources.identity._patients import mrtc_patient
 from tests.security.world import G15, PLATFORM, R85, R95, practitioner, role
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -154,6 +155,38 @@ def document_of(result: dict[str, Any]) -> str:
     )
 
 
+async def dashboard_row(
+    http: httpx.AsyncClient, plan_id: str, **criteria: str
+) -> dict[str, Any] | None:
+    """The pathway's row of ``CarePlan/$dashboard`` (parts by name), or None."""
+    r = await http.get("/CarePlan/$dashboard", params={**criteria, "_count": "50"})
+    assert r.status_code == 200, r.text
+    for row in r.json()["parameter"]:
+        if row["name"] != "row":
+            continue
+        out: dict[str, Any] = {"section": []}
+        for part in row["part"]:
+            if part["name"] == "section":
+                out["section"].append(
+                    {
+                        p["name"]: next(v for k, v in p.items() if k.startswith("value"))
+                        for p in part["part"]
+                    }
+                )
+            else:
+                out[part["name"]] = next(v for k, v in part.items() if k.startswith("value"))
+        if out["carePlan"]["reference"] == f"CarePlan/{plan_id}":
+            return out
+    return None
+
+
+def progress(row: dict[str, Any], label: str) -> tuple[int, int]:
+    """(done, planned) of the first section whose text names ``label`` ("... MSP 2/2")."""
+    text = next(s["text"] for s in row["section"] if label.lower() in s["text"].lower())
+    done, planned = text.rsplit(" ", 1)[1].split("/")
+    return int(done), int(planned)
+
+
 async def steps(
     http: httpx.AsyncClient, plan_id: str
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -218,19 +251,26 @@ async def test_the_booklet_scenario(live_server: LiveServer) -> None:
 
     # « Rechercher si le patient est existant », then create the record (structure account)
     async with world.person("structure") as msp:
-        found = await msp.get("/Patient", params={"family": "Martin", "birthdate": "2017-06-12"})
-        assert found.status_code == 200 and found.json().get("entry", []) == []
-        r = await msp.post(
-            "/Patient",
-            json={
-                "resourceType": "Patient",
-                "name": [{"family": "Martin", "given": ["Inès"]}],
-                "gender": "female",
-                "birthDate": "2017-06-12",
-            },
-        )
+        traits = {
+            "birth-family-name": "martin",  # typed without capitals: compared normalised
+            "first-birth-given-name": "ines",
+            "birth-date": "12/06/2017",
+            "gender": "female",
+            "birth-place-code": "13055",
+        }
+        found = await msp.get("/Patient/$identity-search", params=traits)
+        assert found.status_code == 200 and found.json().get("entry", []) == [], found.text
+        identity = mrtc_patient("MARTIN", "Inès", "2017-06-12", "female", "13055")
+        r = await msp.post("/Patient", json=identity)
         assert r.status_code == 201, r.text
         child = r.json()["id"]
+        # the same child again: a certain match, refused with a reference to the record
+        again = await msp.post("/Patient", json=identity)
+        assert again.status_code == 409 and f"Patient/{child}" in again.text, again.text
+        found = await msp.get("/Patient/$identity-search", params=traits)
+        grades = [e["search"]["extension"][0]["valueCode"] for e in found.json()["entry"]]
+        assert [e["resource"]["id"] for e in found.json()["entry"]][:1] == [child]
+        assert grades[0] == "certain"
         # the record's care circle exists, its creator habilitated; add the professionals
         circle = (await msp.get("/CareTeam", params={"subject": f"Patient/{child}"})).json()
         team = circle["entry"][0]["resource"]
@@ -309,6 +349,15 @@ async def test_the_booklet_scenario(live_server: LiveServer) -> None:
         assert r.status_code == 201, r.text
         plan_id = r.json()["id"]
 
+    # « Le tableau de bord des parcours »: the coordinator follows the pathway
+    async with world.person("coordinator") as coord:
+        row = await dashboard_row(coord, plan_id)
+        assert row["status"] == "active" and row["start"] == "2024-10-01"
+        assert progress(row, "MSP") == (0, 2)
+        assert row["nextStepCode"]["code"] == "biometric-form"
+        assert row["nextStepOwner"] == {"reference": PEOPLE["doctor"]}
+        assert row["overdue"] is True  # scheduled in 2024
+
     # « La section Bilan Initial MSP »: the MSP doctor's form, then report; triggers
     async with world.person("doctor") as doc:
         mine = await steps(doc, plan_id)
@@ -331,6 +380,10 @@ async def test_the_booklet_scenario(live_server: LiveServer) -> None:
         )
         assert r.status_code == 200, r.text
         assert len(named(r.json(), "triggered")) == 4
+        row = await dashboard_row(coord, plan_id)
+        assert progress(row, "MSP") == (2, 2)
+        # the MSP section is done: the next step is one of the triggered assessments
+        assert not row["nextStepLabel"].startswith("RDV initial MSP"), row
 
     # the three initial assessments
     async with world.person("dietitian") as diet:
@@ -440,6 +493,10 @@ async def test_the_booklet_scenario(live_server: LiveServer) -> None:
         r = await coord.post(f"/CarePlan/{plan_id}/$close")
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "completed"
+        # closed: off the default dashboard (active and paused pathways), shown on demand
+        assert await dashboard_row(coord, plan_id) is None
+        row = await dashboard_row(coord, plan_id, status="completed")
+        assert row is not None and row["status"] == "completed" and "nextStep" not in row
         r = await coord.post(f"/CarePlan/{plan_id}/$reopen")
         assert r.status_code == 403  # forbidden: a coordinator reopening it
     async with world.person("super") as super_user:
