@@ -62,6 +62,7 @@ from fhir_server.resources.care_circle import register as register_care_circle_h
 from fhir_server.resources.consent import ConsentRules
 from fhir_server.resources.hooks import WriteHooks
 from fhir_server.resources.identity.rules import IdentityRules
+from fhir_server.resources.identity.shared_tasks import SharedTaskRules
 from fhir_server.resources.identity.traits import PATIENT_PROFILE
 from fhir_server.resources.saved_filters import SavedFilterHooks
 from fhir_server.resources.search_parameters import GENERATION, SearchParameterHooks
@@ -153,6 +154,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             ),
         )
         hooks.register("Consent", ConsentRules())
+        hooks.register("Task", SharedTaskRules(repository))
         hooks.register("Patient", CareCircleHooks(repository))
         hooks.register("Basic", SavedFilterHooks(repository, registry, settings))
         for type_ in PolicyRefresh.TYPES:
