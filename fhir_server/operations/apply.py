@@ -31,7 +31,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.write import in_transaction, new_id, prepare, store
+from fhir_server.interactions.write import condition_key, in_transaction, new_id, prepare, store
 from fhir_server.operations.parameters import (
     as_bool,
     body_resource,
@@ -220,6 +220,10 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             await prepare(tx, "CarePlan", body),
             previous=None,
             method="POST",
+            # Two attachments of one child at once each see no open pathway in their own
+            # transaction; the unique condition key (kept until the CarePlan is next
+            # written) makes the second conflict, retry, and then meet the first.
+            condition_key=condition_key("CarePlan", f"mrtc-open-pathway=Patient/{patient_id}"),
         )
         for task_id, task in tasks:
             await store(
