@@ -324,7 +324,9 @@ async def test_database_unreachable_is_503() -> None:
     with tempfile.TemporaryDirectory() as data:
         server = EmbeddedServer(data).start()
         settings = make_settings(server.uri, db_timeout_ms=500)
-        async with AppClient(settings) as http:
+        # the temporary database goes with its directory: nothing to drop at the end (the
+        # drop raced the restart below under the test's 0.5 s server-selection timeout)
+        async with AppClient(settings, drop=False) as http:
             assert (await http.get("/readyz")).status_code == 200
             server.stop()
             r = await http.get("/Patient/abc")
@@ -333,7 +335,8 @@ async def test_database_unreachable_is_503() -> None:
             assert r.headers["retry-after"] == "2"
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/healthz")).status_code == 200
-            server.start()  # let the fixture drop its database
+            server.start()  # back for the app's shutdown
+        server.stop()
 
 
 async def test_health_and_request_id_echo(client: httpx.AsyncClient) -> None:
