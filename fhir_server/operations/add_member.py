@@ -54,7 +54,7 @@ from fhir_server.resources.care_circle import (
     is_care_circle,
     local,
 )
-from fhir_server.search.request import parse_search
+from fhir_server.storage.lookup import Lookup
 
 DEFINITION = "https://mrtc.example.org/fhir/OperationDefinition/CareTeam-add-member"
 OP = "$add-member"
@@ -142,21 +142,16 @@ async def save_team(tx: Context, current: Any, team: Resource) -> Resource:
     return stored.resource or team
 
 
+def _lookup(tx: Context) -> Lookup:
+    return Lookup(tx.services.repository, tx.search_params, tx.settings.search)
+
+
 async def find_by_identifier(tx: Context, type_: str, identifiers: list[Resource]) -> str | None:
     for ident in identifiers:
         system, value = ident.get("system"), ident.get("value")
         if not system or not value:
             continue
-        clauses = parse_search(
-            tx.search_params,
-            type_,
-            [("identifier", f"{system}|{value}")],
-            settings=tx.settings.search,
-            strict=True,
-        ).clauses
-        found = await tx.services.repository.find(
-            type_, clauses, 1, tx.scope.unrestricted(), base_url=""
-        )
+        found = await _lookup(tx).find(type_, [("identifier", f"{system}|{value}")], tx.scope, 1)
         if found:
             return found[0].id
     return None
@@ -355,15 +350,8 @@ async def manual_member(
 
 async def _unit(tx: Context, name: str, city: str) -> str:
     """The local Organization of a manual member's unit: reused by exact name, else created."""
-    clauses = parse_search(
-        tx.search_params,
-        "Organization",
-        [("name:exact", name), ("address-city", city)],
-        settings=tx.settings.search,
-        strict=True,
-    ).clauses
-    found = await tx.services.repository.find(
-        "Organization", clauses, 1, tx.scope.unrestricted(), base_url=""
+    found = await _lookup(tx).find(
+        "Organization", [("name:exact", name), ("address-city", city)], tx.scope, 1
     )
     if found:
         return found[0].id

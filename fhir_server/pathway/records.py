@@ -15,8 +15,8 @@ from typing import Any
 
 from fhir_server.resources.consent import active_consent
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import parse_search
 from fhir_server.settings import SearchSettings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
 CARE_CIRCLE = ("https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category", "care-circle")
@@ -83,16 +83,12 @@ class PathwayRecords:
         self.repository = repository
         self.registry = registry
         self.settings = settings
+        self.lookup = Lookup(repository, registry, settings)
 
     async def find(
         self, type_: str, query: Sequence[tuple[str, str]], scope: ReadScope
     ) -> list[StoredResource]:
-        clauses = parse_search(
-            self.registry, type_, query, settings=self.settings, strict=True
-        ).clauses
-        return await self.repository.find(
-            type_, clauses, MAX_ITEMS, scope.unrestricted(), base_url=""
-        )
+        return await self.lookup.find(type_, query, scope, MAX_ITEMS)
 
     async def read(self, type_: str, id_: str, scope: ReadScope) -> dict[str, Any] | None:
         found = await self.repository.read(type_, id_, scope.unrestricted())

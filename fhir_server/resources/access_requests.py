@@ -30,8 +30,8 @@ from fhir_server.resources.care_circle import (
     local,
 )
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import parse_search
 from fhir_server.settings import Settings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import Change, ReadScope, Repository, instant, now
 
 ACCESS_REQUEST = "access-request"
@@ -99,17 +99,11 @@ class AccessRequestDecisions:
         )
 
     async def _join(self, patient: str, requester: str, scope: ReadScope) -> None:
-        clauses = parse_search(
-            self.registry,
-            "CareTeam",
-            [("patient", patient), ("status", "active")],
-            settings=self.settings.search,
-            strict=True,
-        ).clauses
+        lookup = Lookup(self.repository, self.registry, self.settings.search)
         teams = [
             t
-            for t in await self.repository.find(
-                "CareTeam", clauses, 100, scope.unrestricted(), base_url=""
+            for t in await lookup.find(
+                "CareTeam", [("patient", patient), ("status", "active")], scope, 100
             )
             if is_care_circle(t.resource)
         ]

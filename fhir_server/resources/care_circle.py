@@ -33,8 +33,8 @@ from typing import Any
 from fhir_server.ig import ImplementationGuide
 from fhir_server.notify.notifier import Notifier, display_name
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import parse_search
 from fhir_server.settings import Settings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import ReadScope, Repository
 
 CATEGORY_SYSTEM = "https://mrtc.example.org/fhir/CodeSystem/mrtc-coordination-category"
@@ -366,15 +366,8 @@ class ManualPractitionerChanges:
         if all(old.get(k) == new.get(k) for k in self.WATCHED):
             return
         ref = f"Practitioner/{event.id}"
-        clauses = parse_search(
-            self.registry,
-            "CareTeam",
-            [("participant", ref), ("directory-request-pending", "true")],
-            settings=self.settings.search,
-            strict=True,
-        ).clauses
-        teams = await self.repository.find(
-            "CareTeam", clauses, 1000, scope.unrestricted(), base_url=""
+        teams = await Lookup(self.repository, self.registry, self.settings.search).find(
+            "CareTeam", [("participant", ref), ("directory-request-pending", "true")], scope, 1000
         )
         for stored in teams:
             for p in (stored.resource or {}).get("participant") or []:

@@ -32,9 +32,9 @@ from typing import Any
 from fhir_server.errors import BusinessRuleViolation, Issue, MethodNotAllowed
 from fhir_server.resources.hooks import Resource, WriteEvent
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import parse_search
 from fhir_server.search.values import date_range
 from fhir_server.settings import SearchSettings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
 IG_BASE = "https://mrtc.example.org/fhir"
@@ -203,10 +203,7 @@ async def active_consent(
     """
     when = at or datetime.now(UTC)
     query = [("patient", f"Patient/{patient_id}"), ("status", "active")]
-    clauses = parse_search(registry, "Consent", query, settings=settings, strict=True).clauses
-    found = await repository.find(
-        "Consent", clauses, MAX_CONSENTS, scope.unrestricted(), base_url=""
-    )
+    found = await Lookup(repository, registry, settings).find("Consent", query, scope, MAX_CONSENTS)
     best: tuple[datetime, StoredResource] | None = None
     for stored in found:
         consent = stored.resource or {}

@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import Clause, parse_search
 from fhir_server.search.values import date_range
 from fhir_server.security.compartment import ACCESS_CODE
 from fhir_server.security.periods import ended, not_started
 from fhir_server.security.principal import Principal
 from fhir_server.settings import SearchSettings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource, instant
 
 CARE_CIRCLE = (
@@ -94,11 +94,7 @@ class Habilitations:
         self.repository = repository
         self.registry = registry
         self.settings = settings
-
-    def _clauses(self, type_: str, query: Sequence[tuple[str, str]]) -> list[Clause]:
-        return parse_search(
-            self.registry, type_, query, settings=self.settings, strict=True
-        ).clauses
+        self.lookup = Lookup(repository, registry, settings)
 
     async def _find(
         self, type_: str, query: Sequence[tuple[str, str]], scope: ReadScope
@@ -106,9 +102,7 @@ class Habilitations:
         refs = [(name, value) for name, value in query if value]
         if len(refs) != len(query):
             return []
-        return await self.repository.find(
-            type_, self._clauses(type_, refs), MAX_ITEMS, scope.unrestricted(), base_url=""
-        )
+        return await self.lookup.find(type_, refs, scope, MAX_ITEMS)
 
     async def members(self, patient_id: str, scope: ReadScope) -> list[str]:
         """The habilitated members of a record's active care circles (who is notified)."""

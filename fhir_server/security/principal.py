@@ -27,10 +27,10 @@ from typing import Any
 
 from fhir_server.errors import Forbidden
 from fhir_server.search.registry import SearchParameterRegistry
-from fhir_server.search.request import Clause, parse_search
 from fhir_server.security.periods import ended
 from fhir_server.security.scopes import Scopes
 from fhir_server.settings import SearchSettings
+from fhir_server.storage.lookup import Lookup
 from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
 PROFESSION_SYSTEMS = frozenset(
@@ -126,16 +126,10 @@ class PrincipalResolver:
         self.repository = repository
         self.registry = registry
         self.settings = settings
-
-    def _clauses(self, type_: str, query: Sequence[tuple[str, str]]) -> list[Clause]:
-        return parse_search(
-            self.registry, type_, query, settings=self.settings, strict=True
-        ).clauses
+        self.lookup = Lookup(repository, registry, settings)
 
     async def _find(self, type_: str, query: Sequence[tuple[str, str]]) -> list[StoredResource]:
-        return await self.repository.find(
-            type_, self._clauses(type_, query), 100, ReadScope(), base_url=""
-        )
+        return await self.lookup.find(type_, query, limit=100)
 
     async def resolve(self, claims: Mapping[str, Any], base_url: str) -> Principal:
         scopes = Scopes.parse(claims.get("scope") or claims.get("scp"))
