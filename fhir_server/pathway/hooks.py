@@ -26,7 +26,7 @@ from fhir_server.pathway.calendar import WorkingCalendar, subdivision_of
 from fhir_server.pathway.lifecycle import TransitionTable, business_status
 from fhir_server.pathway.plan import PathwayPlan
 from fhir_server.pathway.records import PathwayRecords, scheduled, section_of
-from fhir_server.resources.hooks import WriteEvent
+from fhir_server.resources.hooks import BaseHooks, WriteEvent
 from fhir_server.security.principal import Principal
 from fhir_server.storage.repository import ReadScope, StoredResource
 
@@ -57,7 +57,7 @@ async def pathway_calendar(
     return WorkingCalendar.of_careplan(careplan, subdivision_of(org))
 
 
-class StepHooks:
+class StepHooks(BaseHooks):
     """Registered for Task (see module docstring)."""
 
     def __init__(
@@ -71,9 +71,6 @@ class StepHooks:
         self.plan = plan
         self.records = records
         self.writer = writer
-
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
 
     async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
         if event.resource is None:
@@ -143,25 +140,16 @@ class StepHooks:
             body["restriction"] = restriction
             await self.writer(scope, "Task", stored.id, body, stored)
 
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
 
-
-class PathwayHooks:
+class PathwayHooks(BaseHooks):
     """Registered for CarePlan (see module docstring)."""
 
     def __init__(self, records: PathwayRecords, writer: ServerWriter | None = None) -> None:
         self.records = records
         self.writer = writer
 
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
-
     async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
         if event.resource is not None or self.writer is None:
             return
         for stored in await self.records.steps(event.id, scope):
             await self.writer(scope, "Task", stored.id, None, stored)
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None

@@ -29,6 +29,7 @@ from fhir_server.resources.care_circle import (
     is_care_circle,
     local,
 )
+from fhir_server.resources.hooks import BaseHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage.lookup import Lookup
@@ -46,7 +47,7 @@ def is_access_request(task: dict[str, Any] | None) -> bool:
     )
 
 
-class AccessRequestDecisions:
+class AccessRequestDecisions(BaseHooks):
     """Hooks for Task: a member's answer to an access request (see module docstring)."""
 
     def __init__(
@@ -62,9 +63,6 @@ class AccessRequestDecisions:
         self.settings = settings
         self.notifier = notifier
         self.priority = priority
-
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
 
     async def effects(self, event: Any, scope: ReadScope) -> None:
         task = event.resource

@@ -32,6 +32,7 @@ from typing import Any
 
 from fhir_server.ig import ImplementationGuide
 from fhir_server.notify.notifier import Notifier, display_name
+from fhir_server.resources.hooks import BaseHooks
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage.lookup import Lookup
@@ -337,7 +338,7 @@ def _manual_form(participant: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-class ManualPractitionerChanges:
+class ManualPractitionerChanges(BaseHooks):
     """Hooks for Practitioner: a pending manual member's details changed -> mail again."""
 
     WATCHED = ("name", "address", "telecom", "qualification", "identifier")
@@ -355,9 +356,6 @@ class ManualPractitionerChanges:
         self.settings = settings
         self.notifier = notifier
         self.mail = mail
-
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
 
     async def effects(self, event: Any, scope: ReadScope) -> None:
         if event.resource is None or event.previous is None or event.previous.resource is None:
@@ -382,14 +380,11 @@ class ManualPractitionerChanges:
         self.notifier.wake()
 
 
-class TaskAssignment:
+class TaskAssignment(BaseHooks):
     """Hooks for Task: the new owner of a step is told (any path: PUT, bundle, operation)."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
-
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
 
     async def effects(self, event: Any, scope: ReadScope) -> None:
         task = event.resource

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_server.errors import BusinessRuleViolation, Issue, MethodNotAllowed
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import BaseHooks, Resource, WriteEvent
 from fhir_server.search.registry import SearchParameterRegistry
 from fhir_server.search.values import date_range
 from fhir_server.settings import SearchSettings
@@ -126,7 +126,7 @@ def consent_issues(resource: Resource) -> list[Issue]:
     return issues
 
 
-class ConsentRules:
+class ConsentRules(BaseHooks):
     """Registered for Consent (``resources.hooks.TypeHooks``); see the module docstring."""
 
     async def normalise(self, resource: Resource) -> Resource:
@@ -159,9 +159,6 @@ class ConsentRules:
                 expression=("Consent.status",),
                 msg_id="MRTC-CNS-006",
             )
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
 
 
 def _covers(period: Any, when: datetime) -> bool:

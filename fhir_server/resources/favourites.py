@@ -19,6 +19,7 @@ from typing import Any
 
 from fhir_server.errors import Forbidden
 from fhir_server.resources.care_circle import local
+from fhir_server.resources.hooks import BaseHooks
 from fhir_server.storage.repository import ReadScope
 
 FAVOURITES = (
@@ -55,11 +56,8 @@ def is_system(principal: Any) -> bool:
     return principal is None or bool(getattr(principal, "is_system", False))
 
 
-class FavouritesGroupRules:
+class FavouritesGroupRules(BaseHooks):
     """Hooks for Group: the creator-only rule (see module docstring)."""
-
-    async def normalise(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return resource
 
     async def effects(self, event: Any, scope: ReadScope) -> None:
         old = event.previous.resource if event.previous and not event.previous.deleted else None
@@ -89,6 +87,3 @@ class FavouritesGroupRules:
                 f"The creator (managingEntity) of Group/{event.id} cannot change",
                 msg_id="MRTC-CC-012",
             )
-
-    async def after_commit(self, event: Any) -> None:
-        return None

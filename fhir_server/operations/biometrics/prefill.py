@@ -55,7 +55,7 @@ from fhir_server.operations.sdc.questionnaire import (
     extension_value,
     walk_questionnaire,
 )
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import BaseHooks, WriteEvent
 from fhir_server.storage.repository import ReadScope, StoredResource, instant, now
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _started(event: WriteEvent) -> bool:
     return not before or before.get("status") != "in-progress"
 
 
-class StepHooks:
+class StepHooks(BaseHooks):
     """Registered for Task: see the module docstring. ``bind`` hands it the services."""
 
     def __init__(self, questionnaire: dict[str, Any]) -> None:
@@ -109,12 +109,6 @@ class StepHooks:
 
     def bind(self, services: Services) -> None:
         self._services = services
-
-    async def normalise(self, resource: Resource) -> Resource:
-        return resource
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
 
     async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
         task = event.resource

@@ -20,7 +20,7 @@ from fhir_server.interactions.search import find_matches
 from fhir_server.interactions.services import Services
 from fhir_server.interactions.write import prepare, store
 from fhir_server.operations.biometrics.codes import BMI, LOINC
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import BaseHooks, WriteEvent
 from fhir_server.storage.repository import ReadScope
 
 FACTS = ("birthDate", "gender")
@@ -39,7 +39,7 @@ def _judged(observation: dict[str, Any]) -> tuple[Any, Any]:
     return observation.get("interpretation"), (observation.get("meta") or {}).get("tag")
 
 
-class RegradeHooks:
+class RegradeHooks(BaseHooks):
     """Registered for Patient: see the module docstring. ``bind`` hands it the services."""
 
     def __init__(self) -> None:
@@ -47,12 +47,6 @@ class RegradeHooks:
 
     def bind(self, services: Services) -> None:
         self._services = services
-
-    async def normalise(self, resource: Resource) -> Resource:
-        return resource
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
 
     async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
         if self._services is None or not _changed(event):

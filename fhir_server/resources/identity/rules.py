@@ -41,7 +41,7 @@ from typing import Any
 
 from fhir_server.errors import BusinessRuleViolation, DuplicateRecord, Issue
 from fhir_server.ig import ImplementationGuide
-from fhir_server.resources.hooks import Resource, WriteEvent
+from fhir_server.resources.hooks import BaseHooks, Resource, WriteEvent
 from fhir_server.resources.identity import names
 from fhir_server.resources.identity.candidates import certain_matches, find_candidates
 from fhir_server.resources.identity.contact import normalise_telecom
@@ -91,7 +91,7 @@ def _issue(msg_id: str, text: str, *where: str) -> Issue:
     return Issue("error", "business-rule", text, tuple(where), msg_id)
 
 
-class IdentityRules:
+class IdentityRules(BaseHooks):
     """Registered for Patient (``resources.hooks.TypeHooks``); see the module docstring."""
 
     def __init__(
@@ -336,9 +336,6 @@ class IdentityRules:
                 expression=("Patient",),
                 msg_id="MRTC-IDN-050",
             )
-
-    async def after_commit(self, event: WriteEvent) -> None:
-        return None
 
 
 def with_default_status(resource: Resource) -> Resource:
