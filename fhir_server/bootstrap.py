@@ -134,7 +134,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
             ) from exc
         await repository.ensure_base_indexes()
         for sp in ig.of_type("SearchParameter"):
-            registry.add(sp)
+            registry.add(sp, from_guide=True)
         compartment = PatientCompartment.load()
         for sp in compartment.access_parameters(registry):  # the access rule's own index keys
             registry.add(sp)
@@ -160,7 +160,9 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         for type_ in PolicyRefresh.TYPES:
             hooks.register(type_, PolicyRefresh(policy))
         built: list[Services] = []
-        pathway_context.register(hooks, ig, repository, registry, settings, lambda: built[0])
+        pathway = pathway_context.register(
+            hooks, ig, repository, registry, settings, lambda: built[0]
+        )
         hooks.register("CarePlan", PolicyRefresh(policy))  # a deleted pathway takes its steps
         biometric_hooks = register_biometrics(hooks, ig, repository)
         search_parameter_hooks = SearchParameterHooks(registry, repository)
@@ -195,6 +197,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
         await repository.ensure_indexes()
+        await pathway.summaries.rebuild()  # pathways stored before their summary existed
     except BaseException:
         await repository.close()
         raise

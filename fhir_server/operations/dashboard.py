@@ -8,16 +8,20 @@ paged like a search.
 
 Every read is a search of the caller, so the access policy's restriction is
 compiled into each query exactly as for ``GET CarePlan?...`` (docs/security.md):
-a pathway, a step or a child the caller may not see never reaches a row.
-A page costs a bounded number of queries, whatever its size (decision 0036):
+a pathway or a child the caller may not see never reaches a row. What a row
+says of the pathway's steps is the pathway's summary, recorded beside the
+CarePlan at every write of a step (``pathway.summary``, decision 0042), so a
+page costs two queries whatever the number of pathways and steps:
 
-1. when the assignee or next-step criterion is given, one Task query for the
-   pathways that have such a step (``owner`` + open status; open status +
-   ``scheduled`` before the date), on indexed fields;
-2. one CarePlan search page (``instantiates-canonical``, ``status``, the
-   IG's ``author`` parameter, those pathways' ids), cursor-paged;
-3. one Task query for the steps of the page's pathways (``based-on`` $in);
-4. one Patient query for the children's names (``_id`` $in).
+1. one CarePlan search page: ``instantiates-canonical``, ``status``, the IG's
+   ``author`` (structure), and the IG's derived ``step-owner`` (assignee of an
+   open step) and ``next-step-date`` (before the date) parameters, all
+   indexed, cursor-paged; the summaries come with the page;
+2. one Patient query for the children's names (``_id`` $in).
+
+A pathway without a current summary (none was recorded yet: the server
+derives them at start) is summarised from its steps at read time, with one
+more query for those pathways' Tasks.
 
 Without any criterion the caller's default saved filter applies
 (``saved_filters``): « créer le filtre de recherche et l'enregistrer par
@@ -46,6 +50,15 @@ from fhir_server.operations.parameters import (
     single,
 )
 from fhir_server.operations.registry import Operation
+from fhir_server.pathway.summary import (
+    NEXT_STEP_DATE,
+    STEP_OWNER,
+    SUMMARY_VERSION,
+    PathwayModel,
+    careplan_ids,
+    reference_id,
+    summarise,
+)
 from fhir_server.search.paging import Cursor, search_url
 from fhir_server.search.request import Clause, Target
 from fhir_server.storage.repository import StoredResource
@@ -58,14 +71,12 @@ DEFAULT_STATUSES = ("active", "on-hold")
 CRITERIA = ("pathway", "status", "organization", "owner", "next-step-before")
 KNOWN = (*CRITERIA, "filter", "_count", "_cursor")
 OWNER_TYPES = ("Practitioner", "PractitionerRole", "Organization", "CareTeam")
-# Upper bound of the steps one criterion query may return (the Task sub-query of step 1):
-# far above a region's open steps; a query reaching it is refused rather than truncated.
-MAX_MATCHED_STEPS = 200_000
+# Upper bound of the steps read for a page whose summaries are missing (a page of pathways).
+MAX_MATCHED_STEPS = 20_000
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
 MSG_BAD_CRITERION = "MRTC-DSH-001"
-MSG_TOO_MANY = "MRTC-DSH-002"
 
 
 def _bad(message: str) -> errors.InvalidRequest:
@@ -156,42 +167,43 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     criteria = Criteria(ctx, params)
     size = min(count if count is not None else ctx.settings.default_count, ctx.settings.max_count)
 
-    pathway_ids = await _pathways_with_steps(ctx, criteria)
-    page: list[StoredResource] = []
-    next_cursor: Cursor | None = None
-    previous_cursor: Cursor | None = None
-    if pathway_ids is None or pathway_ids:
-        items = [
-            ("instantiates-canonical", criteria.pathway),
-            ("status", ",".join(criteria.statuses)),
-            ("_count", str(size)),
-        ]
-        if criteria.organization:
-            items.append(("author", criteria.organization))
-        if cursor_text:
-            items.append(("_cursor", cursor_text))
-        search = parse(ctx, "CarePlan", items, strict=True)
-        if pathway_ids is not None:
-            search.clauses.append(_list_clause(ctx, "CarePlan", "_id", sorted(pathway_ids)))
-        result = await ctx.services.repository.search(search, ctx.scope)
-        page, next_cursor, previous_cursor = result.matches, result.next, result.previous
-
+    # The most selective criteria first: among criteria of one kind the planner is given
+    # them in this order, and an id window asks the database for the first equality only
+    # (storage.paging._window_docs); every pathway instantiates the same template.
+    items: list[tuple[str, str]] = []
+    if criteria.owner:
+        items.append((STEP_OWNER, criteria.owner))
+    if criteria.organization:
+        items.append(("author", criteria.organization))
+    if criteria.before:
+        items.append((NEXT_STEP_DATE, f"lt{criteria.before}"))
+    items += [
+        ("instantiates-canonical", criteria.pathway),
+        ("status", ",".join(criteria.statuses)),
+        ("_count", str(size)),
+    ]
+    if cursor_text:
+        items.append(("_cursor", cursor_text))
+    result = await ctx.services.repository.search(
+        parse(ctx, "CarePlan", items, strict=True), ctx.scope
+    )
+    page = result.matches
     zone = ZoneInfo(ctx.settings.time_zone)
     today = datetime.now(zone).date()
-    model = rows.PathwayModel.from_ig(ctx.services.ig, criteria.pathway)
+    model = PathwayModel.from_ig(ctx.services.ig, criteria.pathway)
     children = sorted(
-        {i for p in page if (i := rows.reference_id((p.resource or {}).get("subject"), "Patient"))}
+        {i for p in page if (i := reference_id((p.resource or {}).get("subject"), "Patient"))}
     )
     patients = await _patients_of(ctx, children)
-    tasks = await _steps_of(ctx, [p.id for p in page], children)
+    summaries = await _summaries(ctx, page, model, zone)
     out: list[dict[str, Any]] = []
     for plan in page:
         resource = plan.resource or {}
-        subject = rows.reference_id(resource.get("subject"), "Patient")
+        subject = reference_id(resource.get("subject"), "Patient")
         out.append(
             rows.row(
                 resource,
-                tasks.get(plan.id, []),
+                summaries[plan.id],
                 patients.get(subject) if subject else None,
                 model,
                 zone,
@@ -204,11 +216,11 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     path = f"CarePlan/{OP}"
     current = Cursor.decode(cursor_text) if cursor_text else None
     out.append({"name": "self", "valueUri": search_url(ctx.base_url, path, links, current)})
-    if next_cursor is not None:
-        out.append({"name": "next", "valueUri": search_url(ctx.base_url, path, links, next_cursor)})
-    if previous_cursor is not None:
+    if result.next is not None:
+        out.append({"name": "next", "valueUri": search_url(ctx.base_url, path, links, result.next)})
+    if result.previous is not None:
         out.append(
-            {"name": "previous", "valueUri": search_url(ctx.base_url, path, links, previous_cursor)}
+            {"name": "previous", "valueUri": search_url(ctx.base_url, path, links, result.previous)}
         )
     return Outcome(200, {"resourceType": "Parameters", "parameter": out})
 
@@ -219,59 +231,44 @@ def _list_clause(ctx: Context, type_: str, code: str, values: list[str]) -> Clau
     return Clause(code, values, Target(type_, code, None, param))
 
 
-async def _find_tasks(
-    ctx: Context, query: list[tuple[str, str]], *lists: tuple[str, list[str]]
-) -> list[dict[str, Any]]:
-    clauses = parse(ctx, "Task", query, strict=True).clauses
-    clauses += [_list_clause(ctx, "Task", code, values) for code, values in lists]
-    found = await ctx.services.repository.find(
-        "Task", clauses, MAX_MATCHED_STEPS + 1, ctx.scope, base_url=ctx.base_url
-    )
-    if len(found) > MAX_MATCHED_STEPS:
-        raise errors.TooCostly(
-            f"{OP}: more than {MAX_MATCHED_STEPS} steps match; narrow the criteria",
-            msg_id=MSG_TOO_MANY,
-        )
-    return [t.resource for t in found if t.resource is not None]
+async def _summaries(
+    ctx: Context, page: list[StoredResource], model: PathwayModel, zone: ZoneInfo
+) -> dict[str, dict[str, Any]]:
+    """Each pathway's recorded summary; those without a current one, summarised from their steps.
 
-
-async def _pathways_with_steps(ctx: Context, criteria: Criteria) -> set[str] | None:
-    """The pathways having the steps the criteria ask for; None when no criterion asks."""
-    open_steps = ",".join(rows.OPEN_STATUSES)
-    found: set[str] | None = None
-    if criteria.owner:
-        tasks = await _find_tasks(ctx, [("owner", criteria.owner), ("status", open_steps)])
-        found = set(rows.careplan_ids(tasks))
-    if criteria.before and found != set():
-        query = [("status", open_steps), ("scheduled", f"lt{criteria.before}")]
-        lists = []
-        if found is not None:
-            lists.append(("based-on", [f"CarePlan/{i}" for i in sorted(found)]))
-        tasks = await _find_tasks(ctx, query, *lists)
-        found = set(rows.careplan_ids(tasks))
-    return found
-
-
-async def _steps_of(
-    ctx: Context, careplans: list[str], patients: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """The Tasks of the page's pathways, by pathway (one query).
-
-    A step is the child's (``Task.for``, the pathway's subject: mrtc-task). Naming
-    the page's children (``patient``) as well lets the access policy see
-    that the query stays inside records the caller may open, so it adds no
-    further condition (``CareRestriction._implied``).
+    The steps are read in one query under the caller's restriction; naming the
+    page's children (``patient``) as well lets the access policy see that the
+    query stays inside records the caller may open, so it adds no further
+    condition (``CareRestriction._implied``).
     """
-    if not careplans:
-        return {}
-    lists = [("based-on", [f"CarePlan/{i}" for i in careplans])]
-    if patients:
-        lists.append(("patient", [f"Patient/{i}" for i in patients]))
-    by_plan: dict[str, list[dict[str, Any]]] = {}
-    for task in await _find_tasks(ctx, [], *lists):
-        for plan in rows.careplan_ids([task]):
-            by_plan.setdefault(plan, []).append(task)
-    return by_plan
+    out = {
+        p.id: p.derived
+        for p in page
+        if p.derived is not None and p.derived.get("v") == SUMMARY_VERSION
+    }
+    missing = [p for p in page if p.id not in out]
+    if not missing:
+        return out
+    lists = [("based-on", [f"CarePlan/{p.id}" for p in missing])]
+    children = [
+        f"Patient/{i}"
+        for p in missing
+        if (i := reference_id((p.resource or {}).get("subject"), "Patient"))
+    ]
+    if children:
+        lists.append(("patient", sorted(set(children))))
+    clauses = [_list_clause(ctx, "Task", code, values) for code, values in lists]
+    found = await ctx.services.repository.find(
+        "Task", clauses, MAX_MATCHED_STEPS, ctx.scope, base_url=ctx.base_url
+    )
+    by_plan: dict[str, list[dict[str, Any]]] = {p.id: [] for p in missing}
+    for task in found:
+        for plan in careplan_ids(task.resource):
+            if plan in by_plan and task.resource is not None:
+                by_plan[plan].append(task.resource)
+    for plan_id, steps in by_plan.items():
+        out[plan_id] = summarise(steps, model, zone)[1]
+    return out
 
 
 async def _patients_of(ctx: Context, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fhir_server.errors import Unauthorized
 from fhir_server.ig import ImplementationGuide
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.services import Services
 from fhir_server.interactions.write import prepare, store
-from fhir_server.pathway.hooks import PathwayHooks, StepHooks
+from fhir_server.pathway.hooks import PathwayHooks, StepHooks, SummaryHooks
 from fhir_server.pathway.lifecycle import TransitionTable
 from fhir_server.pathway.plan import PathwayPlan
 from fhir_server.pathway.records import PathwayRecords
@@ -35,6 +36,7 @@ class PathwayEngine:
     plan: PathwayPlan
     table: TransitionTable
     records: PathwayRecords
+    summaries: SummaryHooks
 
 
 _ENGINES: dict[int, tuple[ImplementationGuide, PathwayEngine]] = {}
@@ -46,10 +48,12 @@ def build(
     registry: SearchParameterRegistry,
     settings: Settings,
 ) -> PathwayEngine:
+    records = PathwayRecords(repository, registry, settings.search)
     built = PathwayEngine(
         PathwayPlan.from_ig(ig),
         TransitionTable.from_ig(ig),
-        PathwayRecords(repository, registry, settings.search),
+        records,
+        SummaryHooks(repository, records, ig, ZoneInfo(settings.time_zone)),
     )
     _ENGINES[id(ig)] = (ig, built)
     return built
@@ -106,4 +110,6 @@ def register(
 
     hooks.register("Task", StepHooks(built.table, built.plan, built.records, write_as_server))
     hooks.register("CarePlan", PathwayHooks(built.records, write_as_server))
+    hooks.register("Task", built.summaries)
+    hooks.register("CarePlan", built.summaries)
     return built

@@ -9,6 +9,10 @@
 * ``PathwayHooks`` (CarePlan): deleting a whole pathway ("supprimer le
   parcours dans son entièreté") deletes its steps with it, in the same
   transaction; documents and observations stay in the patient's record.
+* ``SummaryHooks`` (Task and CarePlan): every write of a step, and the
+  creation or change of a pathway, recomputes the pathway's summary
+  (``pathway.summary``: what the dashboard shows and filters on) and records
+  it beside the CarePlan, in the same transaction (decision 0042).
 
 Writes a hook makes go through the write pipeline (``ServerWriter``, given
 by the composition root), so they are validated, versioned and audited like
@@ -17,18 +21,27 @@ any other.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fhir_server.errors import BusinessRuleViolation
+from fhir_server.ig import ImplementationGuide
 from fhir_server.pathway.calendar import WorkingCalendar, subdivision_of
 from fhir_server.pathway.lifecycle import TransitionTable, business_status
 from fhir_server.pathway.plan import PathwayPlan
 from fhir_server.pathway.records import PathwayRecords, scheduled, section_of
+from fhir_server.pathway.summary import (
+    SUMMARY_VERSION,
+    PathwayModel,
+    careplan_ids,
+    relevant,
+    summarise,
+)
 from fhir_server.resources.hooks import BaseHooks, WriteEvent
 from fhir_server.security.principal import Principal
-from fhir_server.storage.repository import ReadScope, StoredResource
+from fhir_server.storage.repository import ReadScope, Repository, StoredResource
 
 # (scope, type, id, new resource or None to delete, previous version) -> None
 ServerWriter = Callable[
@@ -153,3 +166,75 @@ class PathwayHooks(BaseHooks):
             return
         for stored in await self.records.steps(event.id, scope):
             await self.writer(scope, "Task", stored.id, None, stored)
+
+
+class SummaryHooks(BaseHooks):
+    """Registered for Task and CarePlan (see module docstring and ``pathway.summary``)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        records: PathwayRecords,
+        ig: ImplementationGuide,
+        zone: ZoneInfo,
+    ) -> None:
+        self.repository = repository
+        self.records = records
+        self.ig = ig
+        self.zone = zone
+        self._models: dict[str, PathwayModel] = {}
+
+    async def effects(self, event: WriteEvent, scope: ReadScope) -> None:
+        if event.type == "CarePlan":
+            # created, re-created or instantiating another template (a new version keeps its
+            # summary otherwise: Repository.derive); a deleted pathway has none
+            before = event.previous.resource if event.previous is not None else None
+            if event.resource is not None and (
+                before is None or self.template(before) != self.template(event.resource)
+            ):
+                await self.refresh([event.id], scope, event.resource)
+            return
+        before = event.previous.resource if event.previous is not None else None
+        if relevant(before) == relevant(event.resource):
+            return  # a note, an input, a business status the counts do not read
+        plans = {*careplan_ids(before), *careplan_ids(event.resource)}
+        await self.refresh(sorted(plans), scope)
+
+    async def refresh(
+        self, careplans: Iterable[str], scope: ReadScope, resource: dict[str, Any] | None = None
+    ) -> None:
+        """Recompute and record the summaries of these pathways from their stored steps."""
+        for plan_id in careplans:
+            careplan = resource or await self.records.read("CarePlan", plan_id, scope)
+            if careplan is None:
+                continue  # a step written before its pathway: the pathway's creation sums it
+            steps = [s.resource for s in await self.records.steps(plan_id, scope) if s.resource]
+            values, summary = summarise(steps, self.model(careplan), self.zone)
+            await self.repository.derive("CarePlan", plan_id, values, summary, scope)
+
+    async def rebuild(self, batch: int = 200) -> int:
+        """Summarise every pathway without a current summary; how many were.
+
+        Run at start, so data written before summaries existed (or loaded
+        around the write pipeline) is summarised once; a transaction per batch.
+        """
+        done = 0
+        while ids := await self.repository.underived("CarePlan", SUMMARY_VERSION, batch):
+
+            async def run(scope: ReadScope, ids: list[str] = ids) -> None:
+                await self.refresh(ids, scope)
+
+            await self.repository.transaction(run, ReadScope())
+            done += len(ids)
+        return done
+
+    @staticmethod
+    def template(careplan: dict[str, Any]) -> str:
+        """The PlanDefinition a pathway instantiates (its url, without version)."""
+        return str(next(iter(careplan.get("instantiatesCanonical") or []), "")).split("|")[0]
+
+    def model(self, careplan: dict[str, Any]) -> PathwayModel:
+        key = self.template(careplan)
+        if key not in self._models:
+            self._models[key] = PathwayModel.from_ig(self.ig, key)
+        return self._models[key]

@@ -35,6 +35,9 @@ PARAM_TYPES = (
     "uri",
     "special",
 )
+DERIVED_EXTENSION = (
+    "https://mrtc.example.org/fhir/StructureDefinition/mrtc-derived-search-parameter"
+)
 # Handled by the query engine itself, not through an index entry.
 ENGINE_PARAMS = frozenset({"_id", "_lastUpdated"})
 # Defined by the spec but not implemented; reported like any unknown parameter.
@@ -130,6 +133,10 @@ class SearchParam:
     description: str = ""
     chain: tuple[str, ...] = ()
     comparators: tuple[str, ...] = ()
+    # Values computed by the server from other resources, not by an expression on this
+    # one (the IG's ``mrtc-derived-search-parameter`` extension): storage keeps them
+    # through re-extraction, and only ``Repository.derive`` changes them.
+    derived: bool = False
     _evaluator: Callable[[Any], list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -160,6 +167,14 @@ class SearchParam:
         return tuple(compile_expression(c.expression) for c in self.components)
 
 
+def is_derived(definition: Mapping[str, Any]) -> bool:
+    """Does a SearchParameter carry the IG's derived-values extension?"""
+    return any(
+        isinstance(e, Mapping) and e.get("url") == DERIVED_EXTENSION
+        for e in definition.get("extension", ()) or ()
+    )
+
+
 class SearchParameterRegistry:
     """Base and custom SearchParameters, narrowed per type on first use."""
 
@@ -174,6 +189,7 @@ class SearchParameterRegistry:
         self._summary = dict(summary or {})
         self._cache: dict[str, dict[str, SearchParam]] = {}
         self.version = 0  # bumped whenever a definition is added or removed
+        self._guide_urls: set[str] = set()  # urls the implementation guide defines
         for d in definitions:
             self._defs[d["url"]] = dict(d)
 
@@ -243,13 +259,23 @@ class SearchParameterRegistry:
         )
         return {k: resource[k] for k in keep if k in resource}
 
-    def add(self, resource: Mapping[str, Any]) -> list[str]:
+    def add(self, resource: Mapping[str, Any], *, from_guide: bool = False) -> list[str]:
         """Add (or replace) a SearchParameter resource; returns the types it changes.
 
         The caller reindexes those types so existing resources become
-        searchable by the new parameter.
+        searchable by the new parameter. Only the implementation guide's own
+        parameters (``from_guide``, and the stored copies of them the guide
+        writes at start) may be derived: the server computes their values in
+        code that ships with the guide, which a client's SearchParameter cannot
+        bring.
         """
         definition = self.check(resource)
+        if from_guide:
+            self._guide_urls.add(str(definition["url"]))
+        if is_derived(resource) and str(definition["url"]) in self._guide_urls:
+            definition["extension"] = [
+                e for e in resource.get("extension", []) if e.get("url") == DERIVED_EXTENSION
+            ]
         self._defs[definition["url"]] = definition
         self._invalidate(definition["base"])
         return list(definition["base"])
@@ -305,9 +331,14 @@ class SearchParameterRegistry:
                 description=d.get("description", ""),
                 chain=tuple(d.get("chain", ())),
                 comparators=tuple(d.get("comparator", ())),
+                derived=not expression and is_derived(d),
             )
         self._cache[type_] = out
         return out
+
+    def derived_codes(self, type_: str) -> frozenset[str]:
+        """The codes of ``type_``'s derived parameters (empty for almost every type)."""
+        return frozenset(c for c, p in self.params_for(type_).items() if p.derived)
 
     def get(self, type_: str, code: str) -> SearchParam | None:
         return self.params_for(type_).get(code)

@@ -11,8 +11,9 @@ Layout of a document in the per-type collection (named after the type, e.g.
       "res":  {...},                     # the JSON served, meta included; None when deleted
       "idx":  {...},                     # extracted, normalised search values (search.indexing)
       "idxv": 1,                         # index version stamp, so a reindex finds stale docs
-      "ck":   "<condition key>"          # only on a resource made by a conditional create
-    }
+      "ck":   "<condition key>",         # only on a resource made by a conditional create
+      "drv":  {...}                      # only what the server derived from other resources
+    }                                    #   (Repository.derive); its search values are in idx
 
 Every version also goes into the ``_history`` collection (but those of the append-only
 types, ``APPEND_ONLY_TYPES``, whose one version is the current document)::
@@ -57,6 +58,7 @@ def from_current(type_: str, doc: dict[str, Any]) -> StoredResource:
         last_updated=_aware(doc["lu"]),
         deleted=bool(doc.get("del")),
         resource=doc.get("res"),
+        derived=doc.get("drv"),
     )
 
 

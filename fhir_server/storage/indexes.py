@@ -102,7 +102,9 @@ def search_index_models(
     """
     models = [IndexModel([("lu", ASCENDING)], name="lu")]
     for code, param in registry.params_for(type_).items():
-        if code in _NOT_INDEXED or not param.expression or not selection.wants(type_, param):
+        if code in _NOT_INDEXED or not (param.expression or param.derived):
+            continue
+        if not selection.wants(type_, param):
             continue
         for name in index_fields(param):
             path = f"idx.{code}.{name}"
@@ -144,6 +146,27 @@ async def ensure_search_indexes(
     return n
 
 
+def index_update(
+    registry: SearchParameterRegistry, type_: str, index: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``$set`` and ``$unset`` that give a stored document the extracted ``index``.
+
+    The whole ``idx`` is replaced, except on a type with derived parameters,
+    whose derived entries are facts about other resources (``Repository.derive``)
+    that a new version or a reindex of this one must keep: there each extracted
+    entry is set, and each other extractable one unset, field by field.
+    """
+    derived = registry.derived_codes(type_)
+    if not derived:
+        return {"idx": index}, {}
+    unset = {
+        f"idx.{code}": ""
+        for code in registry.params_for(type_)
+        if code not in derived and code not in index
+    }
+    return {f"idx.{code}": entry for code, entry in index.items()}, unset
+
+
 async def reindex(
     db: AsyncDatabase[Any],
     registry: SearchParameterRegistry,
@@ -167,13 +190,11 @@ async def reindex(
         async for doc in db[t].find(filt, {"res": 1, "vid": 1}):
             if not doc.get("res"):
                 continue
-            idx = build_index(registry, t, doc["res"])
-            ops.append(
-                UpdateOne(
-                    {"_id": doc["_id"], "vid": doc["vid"]},
-                    {"$set": {"idx": idx, "idxv": INDEX_VERSION}},
-                )
-            )
+            fields, unset = index_update(registry, t, build_index(registry, t, doc["res"]))
+            update: dict[str, Any] = {"$set": {**fields, "idxv": INDEX_VERSION}}
+            if unset:
+                update["$unset"] = unset
+            ops.append(UpdateOne({"_id": doc["_id"], "vid": doc["vid"]}, update))
             if len(ops) >= 500:
                 await db[t].bulk_write(ops, ordered=False)
                 n += len(ops)

@@ -20,7 +20,7 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pymongo import DESCENDING, AsyncMongoClient
@@ -38,6 +38,7 @@ from pymongo.errors import (
 
 from fhir_server.errors import DatabaseUnavailable, InvalidRequest, VersionConflict
 from fhir_server.search.indexing import INDEX_VERSION, build_index, index_entry
+from fhir_server.search.kinds import extract_values
 from fhir_server.search.matching import resource_matches
 from fhir_server.search.paging import Cursor
 from fhir_server.search.registry import SearchParameterRegistry
@@ -422,11 +423,18 @@ class MongoRepository:
                 ):
                     await coll.insert_one(doc, session=session)
             else:
-                update: dict[str, Any] = {"$set": doc}
                 if change.condition_key:
                     doc["ck"] = change.condition_key
-                else:
-                    update["$unset"] = {"ck": ""}
+                update: dict[str, Any] = {"$set": doc}
+                unset: dict[str, Any] = {} if change.condition_key else {"ck": ""}
+                if deleted:
+                    unset["drv"] = ""
+                else:  # the derived entries of the index stay (indexes.index_update)
+                    fields, stale = indexes.index_update(self.registry, type_, doc.pop("idx"))
+                    doc.update(fields)
+                    unset.update(stale)
+                if unset:
+                    update["$unset"] = unset
                 result = await coll.update_one(
                     {"_id": id_, "vid": change.previous}, update, session=session
                 )
@@ -517,6 +525,55 @@ class MongoRepository:
             )
             for c in changes
         ]
+
+    @_unavailable_as_fhir
+    async def derive(
+        self,
+        type_: str,
+        id_: str,
+        values: Mapping[str, Sequence[Any]],
+        summary: Mapping[str, Any] | None,
+        scope: ReadScope,
+    ) -> bool:
+        """Record derived search values and a summary (see ``Repository.derive``)."""
+        params = self.registry.params_for(type_)
+        fields: dict[str, Any] = {}
+        unset: dict[str, Any] = {}
+        for code, raw in values.items():
+            param = params.get(code)
+            if param is None or not param.derived:
+                raise ValueError(f"{type_}.{code} is not a derived search parameter")
+            entry = extract_values(param.type, list(raw)) if raw else None
+            if entry:
+                fields[f"idx.{code}"] = entry
+            else:
+                unset[f"idx.{code}"] = ""
+        if summary is None:
+            unset["drv"] = ""
+        else:
+            fields["drv"] = dict(summary)
+        update: dict[str, Any] = {}
+        if fields:
+            update["$set"] = fields
+        if unset:
+            update["$unset"] = unset
+        if not update:
+            return True
+        await self._ensure_type_indexes(type_)
+        result = await self.db[type_].update_one(
+            {"_id": id_, "del": {"$ne": True}}, update, session=scope.transaction
+        )
+        return result.matched_count > 0
+
+    @_unavailable_as_fhir
+    async def underived(self, type_: str, version: int, limit: int) -> list[str]:
+        """Ids of current resources without a summary of ``version`` (see ``Repository``)."""
+        docs = (
+            await self.db[type_]
+            .find({"del": {"$ne": True}, "drv.v": {"$ne": version}}, {"_id": 1}, limit=limit)
+            .to_list()
+        )
+        return [str(d["_id"]) for d in docs]
 
     @_unavailable_as_fhir
     async def append(self, changes: Sequence[Change]) -> list[StoredResource]:

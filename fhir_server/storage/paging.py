@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -215,11 +215,12 @@ async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> l
     """The documents of one id window, in id order (at most ``batch``).
 
     The embedded planner serves ``{field: x, _id: <range>}`` from the
-    ``(field, _id)`` index, but given a second equality or a short ``$in``
-    it may pick that field's own index and read every document it matches.
-    So a window asks the database for the first equality and the range only,
-    and checks the other equalities and ``$in`` lists on what comes back
-    (same result; conditions of other shapes stay in the filter).
+    ``(field, _id)`` index, but given a second equality, a short ``$in`` or a
+    range on another field it may pick that field's own index and read every
+    document it matches. So a window asks the database for the first equality
+    and the id range only, and checks the other equalities, ``$in`` lists and
+    one-sided ranges on what comes back (same result; conditions of other
+    shapes stay in the filter).
     """
     filt, checks = _window_filter(q.filter)
     projection = FETCH_FIELDS if checks else q.projection
@@ -238,7 +239,7 @@ async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> l
             )
             .to_list()
         )
-        out += [d for d in raw if all(_values(d, f) & wanted for f, wanted in checks)]
+        out += [d for d in raw if all(check(d) for check in checks)]
         if len(out) >= batch or len(raw) < limit:
             return out[:batch]
         # the window holds more than one fetch: read on inside it, after the last one read
@@ -246,24 +247,75 @@ async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> l
         window["$gt"] = raw[-1]["_id"]
 
 
-def _window_filter(
-    filt: dict[str, Any],
-) -> tuple[dict[str, Any], list[tuple[str, frozenset[Any]]]]:
+Check = Callable[[dict[str, Any]], bool]
+_RANGE_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": lambda v, b: v < b,
+    "$lte": lambda v, b: v <= b,
+    "$gt": lambda v, b: v > b,
+    "$gte": lambda v, b: v >= b,
+}
+
+
+def _window_filter(filt: dict[str, Any]) -> tuple[dict[str, Any], list[Check]]:
     keep = next((k for k, v in filt.items() if k != "_id" and not isinstance(v, dict)), None)
     if keep is None or not all(_hashable(v) for v in filt.values()):
         return filt, []
     db: dict[str, Any] = {keep: filt[keep]}
-    checks: list[tuple[str, frozenset[Any]]] = []
+    checks: list[Check] = []
     for field_, cond in filt.items():
         if field_ in (keep, "_id"):
             continue
         if not isinstance(cond, dict) and cond is not None:
-            checks.append((field_, frozenset([cond])))
+            checks.append(_member_check(field_, frozenset([cond])))
         elif isinstance(cond, dict) and set(cond) == {"$in"} and None not in cond["$in"]:
-            checks.append((field_, frozenset(cond["$in"])))
+            checks.append(_member_check(field_, frozenset(cond["$in"])))
+        elif isinstance(cond, dict) and _simple_range(cond):
+            checks.append(_range_check(field_, cond))
         else:
             db[field_] = cond
     return db, checks
+
+
+def _member_check(path: str, wanted: frozenset[Any]) -> Check:
+    return lambda doc: bool(_values(doc, path) & wanted)
+
+
+def _simple_range(cond: dict[str, Any]) -> bool:
+    """One-sided bounds on dates, numbers or strings (MongoDB compares within a type)."""
+    return bool(cond) and all(
+        op in _RANGE_OPS and isinstance(b, datetime | int | float | str) and not isinstance(b, bool)
+        for op, b in cond.items()
+    )
+
+
+def _range_check(path: str, cond: dict[str, Any]) -> Check:
+    """MongoDB's match of ``{path: cond}`` on a document.
+
+    Without ``$elemMatch``, each bound is met by some value at the path (of an
+    array: by some element, not necessarily the same one for every bound).
+    """
+    bounds = [(_RANGE_OPS[op], _naive(b), _kind(b)) for op, b in cond.items()]
+
+    def check(doc: dict[str, Any]) -> bool:
+        values = [(_kind(v), _naive(v)) for v in _raw_values(doc, path)]
+        return all(any(k == kind and test(v, b) for k, v in values) for test, b, kind in bounds)
+
+    return check
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, datetime):
+        return "date"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "number"
+    return type(value).__name__
+
+
+def _naive(value: Any) -> Any:
+    """Stored dates come back without a time zone (UTC); bounds may carry one."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def _hashable(value: Any) -> bool:
@@ -271,7 +323,7 @@ def _hashable(value: Any) -> bool:
     return all(isinstance(i, str | int | float | bool) for i in items) if items else True
 
 
-def _values(doc: dict[str, Any], path: str) -> set[Any]:
+def _raw_values(doc: dict[str, Any], path: str) -> list[Any]:
     """Every value at a dotted path, through arrays (MongoDB's matching of arrays)."""
     current: list[Any] = [doc]
     for part in path.split("."):
@@ -281,7 +333,11 @@ def _values(doc: dict[str, Any], path: str) -> set[Any]:
                 value = item[part]
                 nxt.extend(value if isinstance(value, list) else [value])
         current = nxt
-    return {v for v in current if isinstance(v, str | int | float | bool)}
+    return current
+
+
+def _values(doc: dict[str, Any], path: str) -> set[Any]:
+    return {v for v in _raw_values(doc, path) if isinstance(v, str | int | float | bool)}
 
 
 async def _windowed_page(
@@ -308,13 +364,19 @@ async def _windowed_page(
             rng["$lt"] = upper
         docs = await _window_docs(env, q, rng, batch)
         candidates = [d for d in docs if not d.get("del") and all(t(d) for t in q.tests)]
-        out += (await visible(env, q, candidates))[: wanted - len(out)]
+        found = (await visible(env, q, candidates))[: wanted - len(out)]
+        out += found
         if len(out) >= wanted or upper is None:
             break
         if len(docs) == batch:  # more in this window than a batch: continue inside it
             low, low_op, width = docs[-1]["_id"], "$gt", max(1, width // 2)
         else:
-            low, low_op, width = upper, "$gte", width * 4
+            # the next window sized from this one's yield for what the page still needs
+            # (an empty one: four times wider), so a selective criterion does not read
+            # several pages' worth to find the page's last rows
+            need = wanted - len(out)
+            factor = 4.0 if not found else min(4.0, max(0.1, 1.5 * need / len(found)))
+            low, low_op, width = upper, "$gte", max(1, int(width * factor))
     else:  # pathological id distribution: finish without a window
         rest = await fetch_page(
             env, q, wanted - len(out), Cursor((), out[-1]["_id"] if out else low, True)

@@ -39,8 +39,8 @@ from fhir_server.search.restriction import Restriction
 from fhir_server.search.values import to_utc
 from fhir_server.settings import SearchSettings
 
-FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "idx": 1}
-SERVE_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1}
+FETCH_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "drv": 1, "idx": 1}
+SERVE_FIELDS = {"_id": 1, "vid": 1, "lu": 1, "del": 1, "res": 1, "drv": 1}
 COUNT_FIELDS = {"_id": 1, "lu": 1, "idx": 1}
 NOT_DELETED = {"$ne": True}
 # Where the caller's restriction goes in a filter: after a request's equality references and

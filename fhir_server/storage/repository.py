@@ -13,7 +13,7 @@ implementation is ``storage.mongo.MongoRepository``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -36,6 +36,9 @@ class StoredResource:
     deleted: bool
     resource: dict[str, Any] | None
     method: str | None = None  # set on history entries: POST | PUT | PATCH | DELETE
+    # what the server derived about it from other resources (``Repository.derive``), on
+    # current versions read by a search; never part of the resource
+    derived: dict[str, Any] | None = None
 
     @property
     def etag(self) -> str:
@@ -130,6 +133,34 @@ class Repository(Protocol):
         One round trip per collection instead of two per resource: for what the
         server writes in bulk (its audit trail), never for a version that
         replaces another.
+        """
+        ...
+
+    async def derive(
+        self,
+        type_: str,
+        id_: str,
+        values: Mapping[str, Sequence[Any]],
+        summary: Mapping[str, Any] | None,
+        scope: ReadScope,
+    ) -> bool:
+        """Record what the server derived about a current resource from other resources.
+
+        ``values`` are the raw FHIR values of the type's derived search
+        parameters (``SearchParam.derived``; an empty list clears one), indexed
+        like any search value; ``summary`` is JSON kept beside the resource and
+        returned as ``StoredResource.derived`` by searches. Neither is part of
+        the resource: no version, no history, no ``lastUpdated``. Both survive
+        new versions of the resource and reindexing, so only this method changes
+        them. False when the resource does not exist (or is deleted).
+        """
+        ...
+
+    async def underived(self, type_: str, version: int, limit: int) -> list[str]:
+        """Ids of current resources whose summary is missing or not of ``version`` (``drv.v``).
+
+        What a server starting on data written before a summary existed, or by
+        a loader that went around the write pipeline, has to derive.
         """
         ...
 

@@ -324,3 +324,45 @@ async def test_a_window_with_more_documents_than_one_fetch_loses_none(
             bundle = await search(ctx, "Basic", params_of(nxt))
             seen += ids_of(bundle)
         assert seen == wanted, count
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+async def test_date_ranges_checked_on_a_windows_documents_lose_none(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, windowed: bool
+) -> None:
+    # one equality (code) asked of the database per window, the date bounds checked in
+    # Python on the window's documents (storage.paging._range_check): same pages as the
+    # database's own evaluation, with both bounds, partial dates and missing dates
+    monkeypatch.setattr(storage_paging, "FIRST_WINDOW_MIN_DOCS", 0)
+    monkeypatch.setattr(ctx.settings.search, "windowed_paging", windowed)
+    days = {f"rng-{i:03d}": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(120)}
+    days["rng-year"] = "2026"
+    days["rng-none"] = ""
+    if await ctx.services.repository.read("Basic", "rng-000", ctx.scope) is None:
+        await store(
+            ctx,
+            *[
+                {
+                    "resourceType": "Basic",
+                    "id": i,
+                    "code": {"coding": [{"system": "urn:test", "code": "ranges"}]},
+                    **({"created": day} if day else {}),
+                }
+                for i, day in days.items()
+            ],
+        )
+    cases = {
+        ("lt2026-04-01",): lambda d: bool(d) and d < "2026-04-01" and d != "2026",
+        ("ge2026-06-15", "lt2026-09-01"): lambda d: "2026-06-15" <= d < "2026-09-01",
+    }
+    for bounds, wanted in cases.items():
+        expected = sorted(i for i, d in days.items() if d and len(d) == 10 and wanted(d))
+        # the year 2026 starts before April and ends after June 15 (range semantics)
+        expected = sorted([*expected, "rng-year"])
+        query = [("code", "urn:test|ranges"), *[("created", b) for b in bounds], ("_count", "7")]
+        bundle = await search(ctx, "Basic", query)
+        seen = ids_of(bundle)
+        while (nxt := link(bundle, "next")) is not None:
+            bundle = await search(ctx, "Basic", params_of(nxt))
+            seen += ids_of(bundle)
+        assert seen == expected, bounds
