@@ -113,7 +113,7 @@ async def fetch_page(
     ):
         first = await _first_window(env, q, count)
         if first is not None:
-            return await _windowed_page(env, q, count, first)
+            return await _windowed_page(env, q, count, first, _end_key(env, q, count))
     sort = q.sort if cursor is None or cursor.forward else reverse(q.sort)
     anchor: tuple[Any, ...] | None = None
     if cursor is not None:
@@ -196,8 +196,32 @@ async def _first_window(env: Env, q: Query, count: int) -> Cursor | None:
     total = await _estimated_size(env, q.type_)
     if total <= FIRST_WINDOW_MIN_DOCS or count == 0:
         return None
-    width = _HEX_START - id_number(_BELOW_IDS) + max(1, _HEX_SPAN * (count + 5) // total)
+    end = _ends.get(_end_key(env, q, count))
+    if end is not None and end[0] > time.monotonic():
+        # the same first page was read lately: reach just past where it ended
+        width = id_number(end[1]) + 1 - id_number(_BELOW_IDS)
+    else:
+        width = _HEX_START - id_number(_BELOW_IDS) + max(1, _HEX_SPAN * (count + 5) // total)
     return Cursor((), _BELOW_IDS, True, 0, width)
+
+
+# First pages asked again and again (a dashboard's default page, a saved filter): the id
+# just past the last one read (the page's extra document), per collection, filter and page
+# size, so the next first window reaches exactly there instead of guessing from the
+# collection's size (server-assigned ids are not spread evenly over the id numbers, so a
+# guess reads several pages' worth). A stale entry costs one more window, never a row.
+_ENDS_MAX = 512
+_ends: dict[tuple[str, str, str, int], tuple[float, str]] = {}
+
+
+def _end_key(env: Env, q: Query, count: int) -> tuple[str, str, str, int]:
+    return (env.db.name, q.type_, repr(q.filter), count)
+
+
+def _remember_end(key: tuple[str, str, str, int], last_id: str) -> None:
+    if len(_ends) >= _ENDS_MAX:
+        _ends.clear()
+    _ends[key] = (time.monotonic() + _SIZE_SECONDS, last_id)
 
 
 async def _estimated_size(env: Env, type_: str) -> int:
@@ -341,7 +365,11 @@ def _values(doc: dict[str, Any], path: str) -> set[Any]:
 
 
 async def _windowed_page(
-    env: Env, q: Query, count: int, cursor: Cursor
+    env: Env,
+    q: Query,
+    count: int,
+    cursor: Cursor,
+    first: tuple[str, str, str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """A next page in id order, read through id windows of about one page each.
 
@@ -350,7 +378,8 @@ async def _windowed_page(
     result on every page. Bounding ``_id`` above by a window sized from the
     previous page's id span (``paging.window_for``) keeps each page to about
     its own documents; an empty window widens (x4), an overfull one narrows.
-    The result is the same as the plain query's.
+    The result is the same as the plain query's. ``first`` (a first page's
+    key) records where the page ended, for the next first window.
     """
     wanted = count + 1
     batch = wanted + 5 if not (q.tests or q.follows) else max(wanted * 2, 50)
@@ -383,4 +412,6 @@ async def _windowed_page(
         )
         out += rest[0]
         return out[:count], len(out) > count or rest[1]
+    if first is not None and len(out) > count:
+        _remember_end(first, str(out[count]["_id"]))
     return out[:count], len(out) > count

@@ -366,3 +366,35 @@ async def test_date_ranges_checked_on_a_windows_documents_lose_none(
             bundle = await search(ctx, "Basic", params_of(nxt))
             seen += ids_of(bundle)
         assert seen == expected, bounds
+
+
+async def test_a_remembered_first_page_end_follows_changes_to_the_data(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a first page read again starts with a window reaching where the last one ended
+    # (storage.paging._ends): resources created before that point, or deleted, change it
+    monkeypatch.setattr(storage_paging, "FIRST_WINDOW_MIN_DOCS", 0)
+    ids = [f"m{i:02d}" for i in range(0, 40, 2)]
+    code = {"coding": [{"system": "urn:test", "code": "remembered"}]}
+    await store(ctx, *[{"resourceType": "Basic", "id": i, "code": code} for i in ids])
+    query = [("code", "urn:test|remembered"), ("_count", "5")]
+
+    async def first_page() -> list[str]:
+        return ids_of(await search(ctx, "Basic", query))
+
+    async def every_page() -> list[str]:
+        bundle = await search(ctx, "Basic", query)
+        seen = ids_of(bundle)
+        while (nxt := link(bundle, "next")) is not None:
+            bundle = await search(ctx, "Basic", params_of(nxt))
+            seen += ids_of(bundle)
+        return seen
+
+    assert await first_page() == ids[:5]
+    assert await first_page() == ids[:5]  # read through the remembered window
+    await store(ctx, *[{"resourceType": "Basic", "id": i, "code": code} for i in ("m01", "m05")])
+    assert await first_page() == ["m00", "m01", "m02", "m04", "m05"]
+    for gone in ("m00", "m01", "m02", "m04"):
+        await delete(ctx, "Basic", gone)
+    assert await first_page() == ["m05", "m06", "m08", "m10", "m12"]
+    assert await every_page() == sorted({*ids, "m05"} - {"m00", "m02", "m04"})
