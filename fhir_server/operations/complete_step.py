@@ -67,6 +67,7 @@ MSG_CATEGORY = "MRTC-PTH-024"
 MSG_TRIGGER = "MRTC-PTH-025"
 MSG_NOT_A_STEP = "MRTC-PTH-026"
 MSG_FORM = "MRTC-PTH-027"
+MSG_TRIGGER_OWNER = "MRTC-PTH-028"
 FINAL_SECTION = "mrtc-end"
 FORM = "biometric-form"
 REPORT_STEP = "transmit-report"
@@ -145,6 +146,15 @@ def _check_category(document: dict[str, Any], accepted: tuple[str, ...], where: 
             expression=("DocumentReference.category",),
             msg_id=MSG_CATEGORY,
         )
+
+
+def _assignable(circle: CareCircle | None) -> list[str]:
+    """Who a triggered step may be given to: the care circle's members who receive steps
+    (« les membres du cercle de soins »), and its structures."""
+    if circle is None:
+        return []
+    structures = [f"Organization/{s}" for s in circle.structures]
+    return list(dict.fromkeys([*circle.assignable(), *structures]))
 
 
 def _owner_for(engine_: PathwayEngine, section: Section, circle: CareCircle | None) -> str | None:
@@ -558,11 +568,18 @@ async def _trigger(
         chosen = _date(trigger.get("date"), "trigger.date")
         day = calendar.next_working_day(chosen) if chosen else offered[section.action_id].proposed
         owner_given = trigger.get("owner")
-        owner = (
-            str(owner_given.get("reference"))
-            if isinstance(owner_given, dict) and owner_given.get("reference")
-            else _owner_for(pathway, section, circle)
-        )
+        if isinstance(owner_given, dict) and owner_given.get("reference"):
+            owner: str | None = str(owner_given.get("reference"))
+            allowed = _assignable(circle)
+            if owner not in allowed:
+                raise BusinessRuleViolation(
+                    f"{where}: {owner} is not a member of the child's care circle who may "
+                    f"receive steps; assignable: {', '.join(allowed) or 'nobody'}",
+                    expression=(f"{where}.part.where(name = 'owner')",),
+                    msg_id=MSG_TRIGGER_OWNER,
+                )
+        else:
+            owner = _owner_for(pathway, section, circle)
         requester = ((careplan.get("author") or {}).get("reference")) or None
         for step in section.steps:
             body = steps.task(

@@ -244,11 +244,12 @@ async def _window_docs(env: Env, q: Query, rng: dict[str, Any], batch: int) -> l
     document it matches. So a window asks the database for the first equality
     and the id range only, and checks the other equalities, ``$in`` lists and
     one-sided ranges on what comes back (same result; conditions of other
-    shapes stay in the filter).
+    shapes stay in the filter), reading on inside the window when they left
+    too few.
     """
     filt, checks = _window_filter(q.filter)
     projection = FETCH_FIELDS if checks else q.projection
-    limit = batch if not checks else max(batch * 4, 200)
+    limit = batch if not checks else batch * 2
     window = dict(rng)
     out: list[dict[str, Any]] = []
     while True:
@@ -382,11 +383,15 @@ async def _windowed_page(
     key) records where the page ended, for the next first window.
     """
     wanted = count + 1
-    batch = wanted + 5 if not (q.tests or q.follows) else max(wanted * 2, 50)
     width = cursor.window
     low, low_op = cursor.id, "$gt"
     out: list[dict[str, Any]] = []
     for _ in range(64):
+        # what the page still needs, and a little more for what the checks may drop: a
+        # window that turned out far wider than the page (one that crossed a gap in the
+        # ids) costs a few short fetches, not every document it holds
+        need = wanted - len(out)
+        batch = need + 5 if not (q.tests or q.follows) else need * 3 // 2 + 5
         upper = id_bound(id_number(low) + max(1, width))
         rng: dict[str, Any] = {low_op: low}
         if upper is not None:

@@ -152,4 +152,12 @@ def _window(req: SearchRequest, matches: Found) -> int:
         return int(matches[-1][1].get("_w", 0))
     last_type = matches[-1][0]
     ids = [d["_id"] for t, d in matches if t == last_type]
-    return window_for(ids[0], ids[-1], len(ids), req.count + 5)
+    # the density at the end of the page, where the next one starts, unless the whole page
+    # is denser: a page that straddles a gap in the ids (server ids are hexadecimal, so
+    # "9..." and "a..." are far apart as id numbers) would otherwise make the next window
+    # wide enough to read far more than a page; one too narrow costs an empty window
+    tail = ids[-max(3, len(ids) // 4) :]
+    return min(
+        window_for(ids[0], ids[-1], len(ids), req.count + 5),
+        window_for(tail[0], tail[-1], len(tail), req.count + 5),
+    )

@@ -209,6 +209,39 @@ async def test_the_chosen_sections_are_triggered_in_the_same_call(world: AppClie
         assert seen.status_code == 200
 
 
+async def test_a_triggered_step_goes_only_to_a_member_of_the_care_circle(
+    world: AppClient,
+) -> None:
+    attached = await attach(world, "c2-owner")
+    steps = attached["steps"]
+    report_step = steps[("initial-msp", "transmit-report")]
+    async with world.client_for(PRINCIPALS["doctor"]) as doc:
+        assert (
+            await close_form(doc, steps[("initial-msp", "biometric-form")], "c2-owner")
+        ).status_code == 200
+        url = f"/Task/{report_step['id']}/$complete-step"
+        stranger = await doc.post(
+            url,
+            json=params(
+                {"name": "report", "resource": report("mrtc-summary")},
+                trigger("apa-assessment", owner="Practitioner/other"),
+            ),
+        )
+        assert stranger.status_code == 422 and outcome_id(stranger) == "MRTC-PTH-028", stranger.text
+        assert "Practitioner/gp" in stranger.json()["issue"][0]["diagnostics"]  # who may
+        assert (await doc.get(f"/Task/{report_step['id']}")).json()["meta"]["versionId"] == "1"
+        r = await doc.post(
+            url,
+            json=params(
+                {"name": "report", "resource": report("mrtc-summary")},
+                trigger("apa-assessment", owner="Practitioner/gp"),
+            ),
+        )
+    assert r.status_code == 200, r.text
+    owners = {p["resource"]["owner"]["reference"] for p in named(r.json(), "triggered")}
+    assert owners == {"Practitioner/gp"}
+
+
 async def test_refusals_name_why_and_change_nothing(world: AppClient) -> None:
     attached = await attach(world, "c3")
     steps = attached["steps"]
