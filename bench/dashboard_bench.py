@@ -25,9 +25,17 @@ coordinator's token, and prints p50 / p95 / p99:
 The goal (issue 12): p95 under 100 ms for a page of 20 among 2,000 active
 pathways (20,000 Tasks).
 
+``--writes N`` measures what keeping the summaries costs the writes instead
+(decision 0042): N children (care circle with roles, active consent) created
+through the API, then, as the coordinator, N ``$apply`` and N moves of a
+step (a JSON Patch of its date, which moves the steps scheduled from it);
+with ``--no-summaries`` the summary hook does nothing, for comparison in the
+same sitting.
+
 Usage::
 
     python -m bench.dashboard_bench --pathways 2000 --samples 200
+    python -m bench.dashboard_bench --writes 30 [--no-summaries]
 """
 
 from __future__ import annotations
@@ -242,6 +250,170 @@ async def load(repository: Repository, n: int, seed: int, today: date) -> dict[s
     return {"pathways": n, "tasks": tasks, "load_s": round(time.perf_counter() - t0, 1)}
 
 
+CIRCLE_ROLE = f"{IG}/CodeSystem/mrtc-care-circle-role"
+CONSENT = f"{IG}/StructureDefinition/mrtc-consent"
+
+
+def attachable(i: int) -> list[dict[str, Any]]:
+    """A child ready for ``$apply``: its care circle with roles and an active consent."""
+    pid = f"w{i}"
+    roles = [
+        ("Organization/msp-0", "coordinating-structure"),
+        ("Practitioner/coord", "coordinator"),
+        ("Practitioner/doc-0", "mrtc-physician"),
+        ("Practitioner/diet-0", "dietitian"),
+        ("Practitioner/psy-0", "psychologist"),
+        ("Practitioner/apa-0", "apa-educator"),
+    ]
+    return [
+        {
+            "resourceType": "Patient",
+            "id": pid,
+            "name": [{"family": f"Enfant{i}", "given": ["Léo"]}],
+            "gender": "male",
+            "birthDate": "2016-05-04",
+        },
+        {
+            "resourceType": "CareTeam",
+            "id": f"circle-{pid}",
+            "status": "active",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": f"{IG}/CodeSystem/mrtc-coordination-category",
+                            "code": "care-circle",
+                        }
+                    ]
+                }
+            ],
+            "subject": {"reference": f"Patient/{pid}"},
+            "participant": [
+                {
+                    "role": [{"coding": [{"system": CIRCLE_ROLE, "code": c}]}],
+                    "member": {"reference": r},
+                }
+                for r, c in roles
+            ],
+            "managingOrganization": [{"reference": "Organization/msp-0"}],
+        },
+        {
+            "resourceType": "Consent",
+            "id": f"consent-{pid}",
+            "meta": {"profile": [CONSENT]},
+            "extension": [
+                {
+                    "url": f"{IG}/StructureDefinition/mrtc-consent-collector",
+                    "extension": [
+                        {
+                            "url": "role",
+                            "valueCoding": {
+                                "system": f"{IG}/CodeSystem/mrtc-consent-collector",
+                                "code": "parental-authority",
+                            },
+                        }
+                    ],
+                }
+            ],
+            "status": "active",
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "patient-privacy",
+                    }
+                ]
+            },
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": f"Patient/{pid}"},
+            "dateTime": "2026-03-02T09:30:00+01:00",
+            "organization": [{"reference": "Organization/msp-0"}],
+            "policyRule": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+                ]
+            },
+            "provision": {"type": "permit", "period": {"start": "2026-03-02"}},
+        },
+    ]
+
+
+async def writes(args: argparse.Namespace, uri: str) -> dict[str, Any]:
+    """``--writes``: what $apply and a step move cost (see module docstring)."""
+    if args.no_summaries:  # for comparison only: the hook that keeps them does nothing
+        from fhir_server.pathway import hooks
+
+        async def nothing(self: Any, event: Any, scope: Any) -> None:
+            return None
+
+        hooks.SummaryHooks.effects = nothing  # type: ignore[method-assign]
+    async with in_process_server(uri, args.database) as app:
+        await app.state.storage.client.drop_database(args.database)
+    async with in_process_server(uri, args.database) as app:
+        settings = app.state.services.settings
+
+        def client(user: str | None) -> httpx.AsyncClient:
+            token = mint_dev_token(settings, fhir_user=user)
+            return httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://bench",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        async with client(None) as system, client("Practitioner/coord") as coord:
+            setup = [*people(), *[r for i in range(args.writes) for r in attachable(i)]]
+            r = await system.post(
+                "/",
+                json={
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [
+                        {
+                            "resource": x,
+                            "request": {"method": "PUT", "url": f"{x['resourceType']}/{x['id']}"},
+                        }
+                        for x in setup
+                    ],
+                },
+            )
+            assert r.status_code == 200, r.text
+            firsts: list[str] = []  # each pathway's first step
+
+            async def apply(i: int) -> None:
+                body = {
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        {"name": "subject", "valueString": f"Patient/w{i}"},
+                        {"name": "startDate", "valueDate": "2026-04-01"},
+                    ],
+                }
+                r = await coord.post("/PlanDefinition/mrtc-pathway/$apply", json=body)
+                assert r.status_code == 201, r.text
+                activities = r.json().get("activity", [])
+                firsts.append(activities[0]["reference"]["reference"])
+
+            async def move(i: int) -> None:
+                patch = [
+                    {"op": "replace", "path": "/restriction/period/start", "value": "2026-04-08"},
+                    {"op": "replace", "path": "/restriction/period/end", "value": "2026-04-08"},
+                ]
+                r = await coord.patch(
+                    f"/{firsts[i]}",
+                    json=patch,
+                    headers={"Content-Type": "application/json-patch+json"},
+                )
+                assert r.status_code == 200, r.text
+
+            label = "off" if args.no_summaries else "on"
+            print(f"\nwrites as the coordinator, summaries {label} ({args.writes} each)")
+            out = []
+            for name, op in (("$apply", apply), ("step move", move)):
+                result = await run_load(name, 1, args.writes, op)
+                out.append(result.as_dict())
+                print(result.row(), flush=True)
+            return {"summaries": label, "results": out}
+
+
 async def bench(args: argparse.Namespace, uri: str) -> dict[str, Any]:
     if not args.reuse:  # a fresh database, created (with its indexes) by the server itself
         async with in_process_server(uri, args.database) as app:
@@ -328,6 +500,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="skip loading; reuse the database")
     ap.add_argument("--data", help="embedded database directory to keep (default: temporary)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--writes", type=int, default=0, help="measure N $apply and step moves")
+    ap.add_argument("--no-summaries", action="store_true", help="with --writes: hook off")
     args = ap.parse_args()
     with ExitStack() as stack:
         uri = os.environ.get("FHIR_MONGODB_URI")
@@ -337,7 +511,7 @@ def main() -> None:
             )
             server = stack.enter_context(EmbeddedServer(data, cache_size="2G"))
             uri = server.uri
-        out = asyncio.run(bench(args, uri))
+        out = asyncio.run(writes(args, uri) if args.writes else bench(args, uri))
     print(json.dumps({k: v for k, v in out.items() if k != "results"}))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:  # noqa: PTH123
