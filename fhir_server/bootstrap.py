@@ -197,7 +197,7 @@ async def build_services(settings: Settings, uri: str) -> tuple[Services, MongoR
         await shared_state.start()  # counters first: a change committed meanwhile is seen later
         await search_parameter_hooks.sync_stored()  # runtime-created SearchParameters
         await repository.ensure_indexes()
-        await pathway.summaries.rebuild()  # pathways stored before their summary existed
+        await pathway.summaries.rebuild_once()  # pathways stored before summaries existed
     except BaseException:
         await repository.close()
         raise

@@ -48,6 +48,7 @@ ServerWriter = Callable[
     [ReadScope, str, str, dict[str, Any] | None, StoredResource], Awaitable[None]
 ]
 NOT_STARTED = ("to-do",)
+SUMMARY_MARKER = "CarePlan-summaries"  # the generation counter set once all are derived
 MSG_NOT_WORKING_DAY = "MRTC-PTH-005"
 
 
@@ -212,11 +213,31 @@ class SummaryHooks(BaseHooks):
             values, summary = summarise(steps, self.model(careplan), self.zone)
             await self.repository.derive("CarePlan", plan_id, values, summary, scope)
 
+    async def rebuild_once(self) -> int:
+        """At start: summarise the pathways stored before summaries of this version existed.
+
+        Done once per database: a counter (``_generations``) records that every
+        pathway got one, and from then on every write keeps them, so later
+        starts do not scan the CarePlans again. Data loaded around the write
+        pipeline afterwards needs ``rebuild``.
+        """
+        marker = f"{SUMMARY_MARKER}-v{SUMMARY_VERSION}"
+        if (await self.repository.generations()).get(marker, 0) > 0:
+            return 0
+        done = await self.rebuild()
+        await self.repository.ensure_generations([marker])
+
+        async def mark(scope: ReadScope) -> None:
+            await self.repository.bump_generation(marker, scope)
+
+        await self.repository.transaction(mark, ReadScope())
+        return done
+
     async def rebuild(self, batch: int = 200) -> int:
         """Summarise every pathway without a current summary; how many were.
 
-        Run at start, so data written before summaries existed (or loaded
-        around the write pipeline) is summarised once; a transaction per batch.
+        Data written before summaries existed, or loaded around the write
+        pipeline, is summarised; a transaction per batch.
         """
         done = 0
         while ids := await self.repository.underived("CarePlan", SUMMARY_VERSION, batch):

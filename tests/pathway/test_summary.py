@@ -170,13 +170,15 @@ async def test_a_pathway_stored_without_a_summary_gets_one_at_start(
     plan_id = attached["plan"]["id"]
     async with world.client_for() as system:
         before = await check_summary(system, plan_id)
-    # what a store written by an earlier version holds: no summary, no derived values
+    # what a store written by an earlier version holds: no summary, no derived values, and
+    # not the counter that says every pathway was summarised
     with MongoClient(mongo_uri) as raw:
         db = raw[world.settings.database]
         db.CarePlan.update_one(
             {"_id": plan_id},
             {"$unset": {"drv": "", "idx.next-step-date": "", "idx.step-owner": ""}},
         )
+        assert db["_generations"].delete_one({"_id": "CarePlan-summaries-v1"}).deleted_count == 1
     async with world.client_for() as system:
         assert not await found(system, plan_id, **{"next-step-date": before[0] or ""})
         # meanwhile its dashboard row is summarised from its steps at read time
@@ -196,3 +198,8 @@ async def test_a_pathway_stored_without_a_summary_gets_one_at_start(
         r = await system.get(f"/CarePlan/{plan_id}")
         assert r.status_code == 200
         assert "drv" not in r.text  # the summary is never part of the resource
+    with MongoClient(mongo_uri) as raw:  # done once: the next start does not scan again
+        marker = raw[world.settings.database]["_generations"].find_one(
+            {"_id": "CarePlan-summaries-v1"}
+        )
+        assert marker is not None and marker["n"] == 1
