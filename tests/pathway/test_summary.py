@@ -11,6 +11,7 @@ FHIR searches, as any client would use them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -51,9 +52,14 @@ async def check_summary(http: httpx.AsyncClient, plan_id: str) -> tuple[str | No
     assert await found(http, plan_id, **{"next-step-date": next_date})
     assert not await found(http, plan_id, **{"next-step-date": f"lt{next_date}"})
     assert await found(http, plan_id, **{"next-step-date": f"le{next_date}"})
-    for owner in owners:
-        assert await found(http, plan_id, **{"step-owner": owner})
-    assert not await found(http, plan_id, **{"step-owner": "Practitioner/nobody"})
+    everyone = {
+        *owners,
+        *(f"Practitioner/{p}" for p in ("gp", "doc", "diet", "psy", "coord", "other", "nobody")),
+        "PractitionerRole/apa-msp",
+        "Organization/msp",
+    }
+    for who in sorted(everyone):  # exactly the open steps' owners, nobody else
+        assert await found(http, plan_id, **{"step-owner": who}) == (who in owners), who
     return next_date, owners
 
 
@@ -203,3 +209,25 @@ async def test_a_pathway_stored_without_a_summary_gets_one_at_start(
             {"_id": "CarePlan-summaries-v1"}
         )
         assert marker is not None and marker["n"] == 1
+
+
+async def test_concurrent_writes_of_one_pathways_steps_keep_its_summary_exact(
+    world: AppClient,
+) -> None:
+    """Both writes update the CarePlan's summary: one transaction is re-run, none is lost."""
+    attached = await attach(world, "summary-race")
+    plan_id = attached["plan"]["id"]
+    async with world.client_for() as system:
+        tasks = [t for t in await steps_of(system, plan_id) if t["status"] in OPEN][:4]
+        owners = ["Practitioner/gp", "Practitioner/diet", "Practitioner/psy", "Practitioner/doc"]
+
+        async def give(task: dict[str, Any], owner: str) -> int:
+            body = {k: v for k, v in task.items() if k != "meta"}
+            body["owner"] = {"reference": owner}
+            r = await system.put(f"/Task/{task['id']}", json=body)
+            return r.status_code
+
+        codes = await asyncio.gather(*(give(t, o) for t, o in zip(tasks, owners, strict=True)))
+        assert codes == [200, 200, 200, 200]
+        _, found_owners = await check_summary(system, plan_id)
+        assert "Practitioner/gp" in found_owners
