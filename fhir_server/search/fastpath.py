@@ -161,6 +161,9 @@ def _compile_branch(text: str) -> Evaluator | None:
     text = text.strip()
     while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
         text = text[1:-1].strip()
+    choice = _AS_TYPE.match(text)
+    if choice is not None:
+        return _compile_choice(choice["path"], choice["type"])
     narrowed = _WHERE_RESOLVE.match(text)
     if narrowed is None:
         return _compile_path(text)
@@ -173,6 +176,58 @@ def _compile_branch(text: str) -> Evaluator | None:
         return [v for v in walk(resource) if _reference_type(v) == wanted]
 
     return of_type
+
+
+# ``Observation.value as Quantity``: one type of a choice element, i.e. its ``valueQuantity``.
+_AS_TYPE = re.compile(r"^(?P<path>[A-Z][A-Za-z]*(?:\.[a-z][A-Za-z0-9]*)+) as (?P<type>[A-Za-z]+)$")
+# ``as T`` also selects T's specialisations (``as uri`` a ``sourceCanonical``): a choice
+# that allows one of them is left to the engine.
+# Types whose JSON the engine gives back as it is (it turns a Quantity's value into a
+# Decimal, so those stay with it).
+_WALKED_TYPES = frozenset(
+    {"CodeableConcept", "Coding", "Reference", "Identifier", "String", "Uri", "DateTime", "Period"}
+)
+_SPECIALISED = {
+    "Quantity": {"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"},
+    "Uri": {"Url", "Canonical", "Oid", "Uuid"},
+    "String": {"Code", "Id", "Markdown"},
+    "Integer": {"PositiveInt", "UnsignedInt"},
+}
+
+
+def _compile_choice(path: str, type_name: str) -> Evaluator | None:
+    """``X.value as T``: the ``valueT`` key, when ``T`` is one of the choice's own types."""
+    allowed = _MODEL["choiceTypePaths"].get(path)
+    suffix = type_name[:1].upper() + type_name[1:]
+    if not allowed or suffix not in allowed:
+        return None
+    if suffix not in _WALKED_TYPES or _SPECIALISED.get(suffix, set()) & set(allowed):
+        return None
+    prefix, _, element = path.rpartition(".")
+    key = element + suffix
+    if "." not in prefix:
+        resource_type = prefix
+
+        def own(resource: Any) -> list[Any]:
+            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+                return []
+            value = resource.get(key)
+            return [] if value is None else [value]
+
+        return own
+    walk = _compile_path(prefix)
+    if walk is None:
+        return None
+
+    def within(resource: Any) -> list[Any]:
+        out = []
+        for item in walk(resource):
+            value = item.get(key) if isinstance(item, dict) else None
+            if value is not None:
+                out.append(value)
+        return out
+
+    return within
 
 
 def _balanced(text: str) -> bool:

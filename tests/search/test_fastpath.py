@@ -42,6 +42,23 @@ def corpus() -> list[dict[str, Any]]:
             "valueQuantity": {"value": 30, "unit": "kg", "code": "kg"},
             "component": [{"code": {"text": "x"}, "valueString": "y"}],
         },
+        {  # one of each choice type the walker takes (``Observation.value as T``)
+            "resourceType": "Observation",
+            "id": "choices",
+            "status": "final",
+            "code": {"text": "x"},
+            "valueCodeableConcept": {"coding": [{"system": "s", "code": "c"}], "text": "t"},
+            "component": [
+                {"code": {"text": "a"}, "valueCodeableConcept": {"text": "u"}},
+                {"code": {"text": "b"}, "valueDateTime": "2024-05-06T07:08:09+02:00"},
+                {"code": {"text": "c"}, "valuePeriod": {"start": "2024-01-01"}},
+                {"code": {"text": "d"}, "valueQuantity": {"value": 1.5, "unit": "kg"}},
+            ],
+        },
+        {"resourceType": "Observation", "id": "dt", "valueDateTime": "2024-05-06"},
+        {"resourceType": "Observation", "id": "pe", "valuePeriod": {"end": "2024-05-06T10:00Z"}},
+        {"resourceType": "Observation", "id": "st", "valueString": "texte libre"},
+        {"resourceType": "Patient", "id": "dd", "deceasedDateTime": "2020-02-02"},
     ]
     return resources
 
@@ -105,3 +122,13 @@ def test_unions_and_reference_types_are_walked_like_the_engine() -> None:
     assert walker(audit) == compile_expression(expression)(audit) == [{"reference": "Patient/p"}]
     typed = compile_simple("AuditEvent.entity.what.where(resolve() is Observation)")
     assert typed is not None and typed(audit) == [{"reference": "Observation/o/_history/2"}]
+
+
+def test_one_type_of_a_choice_is_walked_unless_the_engine_converts_it() -> None:
+    """``X.value as CodeableConcept`` reads ``valueCodeableConcept``; a Quantity stays put."""
+    walker = compile_simple("(Observation.value as CodeableConcept)")
+    assert walker is not None
+    obs = {"resourceType": "Observation", "valueCodeableConcept": {"text": "t"}}
+    assert walker(obs) == [{"text": "t"}]
+    assert compile_simple("(Observation.value as Quantity)") is None  # Decimal values
+    assert compile_simple("(ConceptMap.source as uri)") is None  # canonical is a uri too
