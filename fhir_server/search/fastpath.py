@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -78,7 +79,7 @@ def _union(evaluators: list[Evaluator]) -> Evaluator:
         seen: set[bytes] = set()
         for evaluate in evaluators:
             for value in evaluate(resource):
-                key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+                key = orjson.dumps(value, default=_decimal_key, option=orjson.OPT_SORT_KEYS)
                 if key not in seen:
                     seen.add(key)
                     out.append(value)
@@ -182,10 +183,24 @@ def _compile_branch(text: str) -> Evaluator | None:
 _AS_TYPE = re.compile(r"^(?P<path>[A-Z][A-Za-z]*(?:\.[a-z][A-Za-z0-9]*)+) as (?P<type>[A-Za-z]+)$")
 # ``as T`` also selects T's specialisations (``as uri`` a ``sourceCanonical``): a choice
 # that allows one of them is left to the engine.
-# Types whose JSON the engine gives back as it is (it turns a Quantity's value into a
-# Decimal, so those stay with it).
+# Choice types walked (the value given back as the engine shapes it: ``_engine_shape``).
 _WALKED_TYPES = frozenset(
-    {"CodeableConcept", "Coding", "Reference", "Identifier", "String", "Uri", "DateTime", "Period"}
+    {
+        "Boolean",
+        "CodeableConcept",
+        "Coding",
+        "DateTime",
+        "Identifier",
+        "Period",
+        "Quantity",
+        "Range",
+        "Ratio",
+        "Reference",
+        "SampledData",
+        "String",
+        "Time",
+        "Uri",
+    }
 )
 _SPECIALISED = {
     "Quantity": {"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"},
@@ -212,7 +227,7 @@ def _compile_choice(path: str, type_name: str) -> Evaluator | None:
             if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
                 return []
             value = resource.get(key)
-            return [] if value is None else [value]
+            return [] if value is None else [_engine_shape(value)]
 
         return own
     walk = _compile_path(prefix)
@@ -224,10 +239,29 @@ def _compile_choice(path: str, type_name: str) -> Evaluator | None:
         for item in walk(resource):
             value = item.get(key) if isinstance(item, dict) else None
             if value is not None:
-                out.append(value)
+                out.append(_engine_shape(value))
         return out
 
     return within
+
+
+def _decimal_key(value: Any) -> str:
+    """A Decimal in a union's distinctness key (orjson does not know it)."""
+    if isinstance(value, Decimal):
+        return f"decimal:{value}"
+    raise TypeError(type(value).__name__)
+
+
+def _engine_shape(value: Any) -> Any:
+    """A value as the engine returns it: decimals as ``Decimal``, extension-only items dropped."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _engine_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        out = [_engine_shape(v) for v in value]
+        return [v for v in out if not (isinstance(v, dict) and list(v) == ["extension"])]
+    return value
 
 
 def _balanced(text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,22 @@ def corpus() -> list[dict[str, Any]]:
                 {"code": {"text": "b"}, "valueDateTime": "2024-05-06T07:08:09+02:00"},
                 {"code": {"text": "c"}, "valuePeriod": {"start": "2024-01-01"}},
                 {"code": {"text": "d"}, "valueQuantity": {"value": 1.5, "unit": "kg"}},
+                {"code": {"text": "e"}, "valueRange": {"low": {"value": 0.25}}},
             ],
         },
+        {
+            "resourceType": "Observation",
+            "id": "qty",
+            "valueQuantity": {
+                "value": 19.6,
+                "code": "kg/m2",
+                "extension": [{"url": "u", "valueDecimal": 1e-7}],
+                "_code": {"extension": [{"url": "v", "valueString": "x"}]},
+            },
+        },
+        {"resourceType": "Observation", "id": "rt", "valueRatio": {"numerator": {"value": 0.5}}},
+        {"resourceType": "Observation", "id": "bo", "valueBoolean": False},
+        {"resourceType": "Observation", "id": "ti", "valueTime": "10:00:00"},
         {"resourceType": "Observation", "id": "dt", "valueDateTime": "2024-05-06"},
         {"resourceType": "Observation", "id": "pe", "valuePeriod": {"end": "2024-05-06T10:00Z"}},
         {"resourceType": "Observation", "id": "st", "valueString": "texte libre"},
@@ -125,10 +140,14 @@ def test_unions_and_reference_types_are_walked_like_the_engine() -> None:
 
 
 def test_one_type_of_a_choice_is_walked_unless_the_engine_converts_it() -> None:
-    """``X.value as CodeableConcept`` reads ``valueCodeableConcept``; a Quantity stays put."""
+    """``X.value as CodeableConcept`` reads ``valueCodeableConcept``; ``as uri`` stays put."""
     walker = compile_simple("(Observation.value as CodeableConcept)")
     assert walker is not None
     obs = {"resourceType": "Observation", "valueCodeableConcept": {"text": "t"}}
     assert walker(obs) == [{"text": "t"}]
-    assert compile_simple("(Observation.value as Quantity)") is None  # Decimal values
+    quantity = compile_simple("(Observation.value as Quantity)")
+    assert quantity is not None  # its value as the engine gives it: a Decimal
+    assert quantity({"resourceType": "Observation", "valueQuantity": {"value": 19.6}}) == [
+        {"value": Decimal("19.6")}
+    ]
     assert compile_simple("(ConceptMap.source as uri)") is None  # canonical is a uri too
