@@ -202,6 +202,7 @@ _WALKED_TYPES = frozenset(
         "Uri",
     }
 )
+_PRIMITIVES = frozenset({"Boolean", "DateTime", "String", "Time", "Uri"})
 _SPECIALISED = {
     "Quantity": {"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"},
     "Uri": {"Url", "Canonical", "Oid", "Uuid"},
@@ -210,16 +211,25 @@ _SPECIALISED = {
 }
 
 
-def _compile_choice(path: str, type_name: str) -> Evaluator | None:
-    """``X.value as T``: the ``valueT`` key, when ``T`` is one of the choice's own types."""
+def _choice_key(path: str, type_name: str) -> str | None:
+    """``valueQuantity`` for ``Observation.value`` and ``Quantity``, when it may be walked."""
     allowed = _MODEL["choiceTypePaths"].get(path)
     suffix = type_name[:1].upper() + type_name[1:]
     if not allowed or suffix not in allowed:
         return None
+    if suffix in _PRIMITIVES and not type_name[:1].islower():
+        return None  # ``DateTime`` is System.DateTime, which a FHIR dateTime is not for the engine
     if suffix not in _WALKED_TYPES or _SPECIALISED.get(suffix, set()) & set(allowed):
         return None
-    prefix, _, element = path.rpartition(".")
-    key = element + suffix
+    return path.rpartition(".")[2] + suffix
+
+
+def _compile_choice(path: str, type_name: str) -> Evaluator | None:
+    """``X.value as T``: the ``valueT`` key, when ``T`` is one of the choice's own types."""
+    key = _choice_key(path, type_name)
+    if key is None:
+        return None
+    prefix = path.rpartition(".")[0]
     if "." not in prefix:
         resource_type = prefix
 
@@ -317,3 +327,81 @@ def _compile_path(text: str) -> Evaluator | None:
         return current
 
     return evaluate
+
+
+# -- composites ------------------------------------------------------------------------
+
+Composite = Callable[[Any], list[tuple[Any, list[Evaluator]]]]
+_ELEMENT = re.compile(r"^[a-z][A-Za-z0-9]*$")
+_AS_CALL = re.compile(r"^(?P<name>[a-z][A-Za-z0-9]*)\.as\((?P<type>[A-Za-z]+)\)$")
+
+
+def compile_composite(
+    resource_type: str, expression: str, components: list[str]
+) -> Composite | None:
+    """The items of a composite and the walkers of its components, or None for the engine.
+
+    ``Observation | Observation.component`` with components ``code`` and
+    ``value.as(Quantity)``: each item (the Observation, each component) paired
+    with the walkers of its components, relative to the item's model path, each
+    giving what the engine gives on that item's node.
+    """
+    branches: list[tuple[Evaluator, list[Evaluator]]] = []
+    for branch in split_union(expression):
+        text = branch.strip()
+        if text == resource_type:
+            items: Evaluator | None = _itself(resource_type)
+            context: str | None = resource_type
+        else:
+            items = _compile_path(text)
+            context = _step_context(text) if items is not None else None
+        if items is None or context is None:
+            return None
+        walkers = [_compile_component(context, c) for c in components]
+        if any(w is None for w in walkers):
+            return None
+        branches.append((items, [w for w in walkers if w is not None]))
+
+    def pairs(resource: Any) -> list[tuple[Any, list[Evaluator]]]:
+        return [(item, walkers) for items, walkers in branches for item in items(resource)]
+
+    return pairs
+
+
+def _itself(resource_type: str) -> Evaluator:
+    def itself(resource: Any) -> list[Any]:
+        ok = isinstance(resource, dict) and resource.get("resourceType") == resource_type
+        return [resource] if ok else []
+
+    return itself
+
+
+def _compile_component(context: str, expression: str) -> Evaluator | None:
+    """``code`` or ``value.as(Quantity)`` (or a union of them) on an item at ``context``."""
+    walkers: list[Evaluator] = []
+    for branch in split_union(expression):
+        text = branch.strip()
+        cast = _AS_CALL.match(text)
+        if cast is not None:
+            key = _choice_key(f"{context}.{cast['name']}", cast["type"])
+        elif _ELEMENT.match(text):
+            path = f"{context}.{text}"
+            known = path in _TYPES or _ELSEWHERE.get(path) is not None
+            key = text if known and path not in _CHOICES else None
+        else:
+            key = None
+        if key is None:
+            return None
+        walkers.append(_key_walker(key))
+    return _union(walkers) if len(walkers) > 1 else walkers[0]
+
+
+def _key_walker(key: str) -> Evaluator:
+    def walk(item: Any) -> list[Any]:
+        value = item.get(key) if isinstance(item, dict) else None
+        if value is None:
+            return []
+        values = value if isinstance(value, list) else [value]
+        return [_engine_shape(v) for v in values if v is not None]
+
+    return walk

@@ -151,3 +151,24 @@ def test_one_type_of_a_choice_is_walked_unless_the_engine_converts_it() -> None:
         {"value": Decimal("19.6")}
     ]
     assert compile_simple("(ConceptMap.source as uri)") is None  # canonical is a uri too
+
+
+def test_composite_walkers_give_what_the_engine_gives(registry: SearchParameterRegistry) -> None:
+    """Per item, per component: the walker's values are the engine's, for every composite."""
+    resources = corpus()
+    walked = 0
+    for type_ in registry.types:
+        for param in registry.params_for(type_).values():
+            if param.type != "composite" or param.composite_walker is None:
+                continue
+            walked += 1
+            for resource in resources:
+                fast = [[w(item) for w in ws] for item, ws in param.composite_walker(resource)]
+                engine = [
+                    [evaluate(node) for evaluate in param.component_evaluators]
+                    for node in param.nodes(resource)
+                ]
+                assert fast == engine, (type_, param.code, resource["id"])
+    assert walked >= 10  # Observation's code-value-* and combo-code-value-* among them
+    observation = registry.get("Observation", "code-value-quantity")
+    assert observation is not None and observation.composite_walker is not None
