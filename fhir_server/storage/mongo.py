@@ -210,6 +210,20 @@ class MongoRepository:
                     msg_id="MRTC-REST-040",
                 )
 
+    def _reads_held(self, scope: ReadScope, type_: str, clauses: Sequence[Clause]) -> bool:
+        """Whether a ``find`` could read what the transaction holds (then it flushes first).
+
+        A find on one collection with plain criteria and no restriction reads that
+        collection only: when nothing of it is held, the held writes can wait (a new
+        Patient's search for BMIs to regrade does not send the Patients held before it).
+        """
+        unit = self._unit(scope.transaction)
+        if unit is None or not unit.held:
+            return False
+        if type_ in unit.held or scope.restriction is not None:
+            return True
+        return not all(_plain(c.target) for c in clauses)
+
     # -- reads ------------------------------------------------------------
 
     @_unavailable_as_fhir
@@ -419,7 +433,8 @@ class MongoRepository:
     async def find(
         self, type_: str, clauses: Sequence[Clause], limit: int, scope: ReadScope, *, base_url: str
     ) -> list[StoredResource]:
-        await self._flush(scope)
+        if self._reads_held(scope, type_, clauses):
+            await self._flush(scope)
         env = self.query_env(scope, base_url)
         q = await compile_query(env, type_, clauses)
         # the served fields only: find_all adds the index when a predicate needs it
@@ -681,3 +696,13 @@ def _held_write_error(collection: str, names: list[str], exc: BulkWriteError) ->
             msg_id="MRTC-REST-041",
         )
     return VersionConflict(f"Resource {name} already exists", msg_id="MRTC-REST-041")
+
+
+def _plain(target: Target) -> bool:
+    """A criterion on the searched collection's own values (no chain, no ``_has``)."""
+    return (
+        target.code != "_has"
+        and target.next is None
+        and not target.chain_types
+        and not target.has_type
+    )
