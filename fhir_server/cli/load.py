@@ -385,9 +385,9 @@ async def run_load(
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 16),
-    default=2,
+    default=1,
     show_default=True,
-    help="Batches in flight at once (the database writes one while the next is validated).",
+    help="Batches in flight at once (for a running server with several workers).",
 )
 @click.option("--url", default=None, help="Post to a running server at this base URL.")
 @click.option("--token", default=None, help="Bearer token (default: a development system token).")
