@@ -191,6 +191,7 @@ _WALKED_TYPES = frozenset(
         "Coding",
         "DateTime",
         "Identifier",
+        "Instant",
         "Period",
         "Quantity",
         "Range",
@@ -199,16 +200,42 @@ _WALKED_TYPES = frozenset(
         "SampledData",
         "String",
         "Time",
+        "Timing",
         "Uri",
     }
 )
-_PRIMITIVES = frozenset({"Boolean", "DateTime", "String", "Time", "Uri"})
+_PRIMITIVES = frozenset({"Boolean", "DateTime", "Instant", "String", "Time", "Uri"})
 _SPECIALISED = {
     "Quantity": {"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"},
     "Uri": {"Url", "Canonical", "Oid", "Uuid"},
     "String": {"Code", "Id", "Markdown"},
     "Integer": {"PositiveInt", "UnsignedInt"},
 }
+
+
+def _compile_choice_end(text: str, model_path: str) -> Evaluator | None:
+    """A path ending on a choice element, every type of it: ``Observation.effective``."""
+    allowed = _MODEL["choiceTypePaths"].get(model_path) or []
+    if not allowed or any(t not in _WALKED_TYPES for t in allowed):
+        return None
+    prefix, _, element = text.rpartition(".")
+    keys = [element + t for t in allowed]
+    walk = _compile_path(prefix) if "." in prefix else _itself(prefix)
+    if walk is None:
+        return None
+
+    def choice(resource: Any) -> list[Any]:
+        out: list[Any] = []
+        for item in walk(resource):
+            if not isinstance(item, dict):
+                continue
+            for key in keys:
+                value = item.get(key)
+                if value is not None:
+                    out.append(_engine_shape(value))
+        return out
+
+    return choice
 
 
 def _choice_key(path: str, type_name: str) -> str | None:
@@ -299,6 +326,8 @@ def _compile_path(text: str) -> Evaluator | None:
     for i, step in enumerate(steps):
         assert context is not None
         path = f"{context}.{step}"
+        if path in _CHOICES and i == len(steps) - 1 and len(steps) > 0:
+            return _compile_choice_end(text, path)  # ``Observation.effective``
         if path in _CHOICES or (
             path not in _TYPES and path not in _KNOWN_PREFIXES and _ELSEWHERE.get(path) is None
         ):

@@ -106,9 +106,9 @@ def test_fast_path_agrees_with_the_engine(registry: SearchParameterRegistry) -> 
 @pytest.mark.parametrize(
     "expression",
     [
-        "Observation.value",  # a choice: valueQuantity, valueString, ...
-        "Patient.deceased",
-        "Patient.name | Patient.deceased",  # a union with a branch the walker cannot take
+        "Observation.value",  # a choice with a type the walker leaves to the engine (Integer)
+        "Patient.multipleBirth",  # boolean or integer: integers stay with the engine
+        "Patient.name | Patient.multipleBirth",  # a union with a branch the walker cannot take
         "Patient.name.where(use = 'official').family",
         "Patient.birthDate.extension",  # below a primitive
         "Patient.unknownElement",
@@ -172,3 +172,20 @@ def test_composite_walkers_give_what_the_engine_gives(registry: SearchParameterR
     assert walked >= 10  # Observation's code-value-* and combo-code-value-* among them
     observation = registry.get("Observation", "code-value-quantity")
     assert observation is not None and observation.composite_walker is not None
+
+
+def test_a_path_ending_on_a_choice_reads_whichever_type_is_there() -> None:
+    walker = compile_simple("Observation.effective")
+    assert walker is not None
+    engine = compile_expression("Observation.effective")
+    for obs in (
+        {"resourceType": "Observation", "effectiveDateTime": "2024-05-06"},
+        {"resourceType": "Observation", "effectivePeriod": {"start": "2024-05-06"}},
+        {"resourceType": "Observation", "effectiveInstant": "2024-05-06T10:00:00Z"},
+        {
+            "resourceType": "Observation",
+            "effectiveTiming": {"repeat": {"duration": 1.5, "durationUnit": "h"}},
+        },
+        {"resourceType": "Observation"},
+    ):
+        assert walker(obs) == engine(obs)
