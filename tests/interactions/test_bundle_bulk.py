@@ -237,3 +237,34 @@ async def test_concurrent_transactions_creating_one_id_race_cleanly(
     history = (await client.get(f"/Patient/{pid}/_history")).json()
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
     assert await total(client, f"Patient?identifier=urn:test:bulk|{tag}") == 21
+
+
+async def test_bmis_processed_before_their_patients_are_graded_once_they_exist(
+    client: httpx.AsyncClient,
+) -> None:
+    """POSTs run before PUTs: each BMI is held ungraded, then her Patient's regrade finds it.
+
+    The read-ahead saw the patients absent; the regrade's search must see the held BMIs.
+    """
+    pids = [str(uuid.uuid4()) for _ in range(8)]
+    entries = [
+        {
+            "resource": bmi(f"Patient/{pid}", 24.0),
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for pid in pids
+    ] + [
+        {
+            "resource": {**patient(gender="male", birthDate="2014-06-01"), "id": pid},
+            "request": {"method": "PUT", "url": f"Patient/{pid}"},
+        }
+        for pid in pids
+    ]
+    r = await client.post("/", json=transaction(entries))
+    assert r.status_code == 200, r.text
+    for entry in r.json()["entry"][:8]:
+        assert "interpretation" not in entry["resource"]  # written before her Patient
+        current = await client.get(entry["response"]["location"].rsplit("/_history", 1)[0])
+        stored = current.json()
+        assert stored["meta"]["versionId"] == "2"  # regraded in the same transaction
+        assert stored["interpretation"][0]["coding"][0]["system"].endswith("mrtc-bmi-for-age")
