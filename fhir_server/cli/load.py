@@ -19,7 +19,9 @@ instead, with ``--token``). Nothing is written around the API.
 
 A bad line (not JSON, not a resource, refused by the server) is written to the
 error report (``--errors``, NDJSON: file, line, status, message) and counted;
-it never stops the rest. Progress is saved after every acknowledged batch in
+it never stops the rest. Up to ``--concurrency`` batches are in flight at once (the
+database writes one while the next is validated). Progress is saved after every
+acknowledged batch, in the order the batches were read, in
 ``--state`` (by default ``<FILE|DIR>.load-state.json``): run the same command
 again after an interruption and it resumes after the last acknowledged batch.
 """
@@ -27,6 +29,7 @@ again after an interruption and it resumes after the last acknowledged batch.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gzip
 import json
@@ -194,8 +197,8 @@ class Loader:
             await _sleep(float(r.headers.get("Retry-After", "1")) * (attempt + 1))
         return r
 
-    async def send(self, file: str, lines: list[Line]) -> None:
-        """One batch; every line's outcome counted, every failure reported."""
+    async def deliver(self, lines: list[Line]) -> None:
+        """One batch; every line's outcome counted, every failure reported (nothing saved)."""
         good = [ln for ln in lines if ln.resource is not None]
         for ln in lines:
             if ln.resource is None:
@@ -208,7 +211,6 @@ class Loader:
             if r.status_code == 200:
                 self.totals.loaded += len(good)
                 self.totals.by_status["2xx"] = self.totals.by_status.get("2xx", 0) + len(good)
-                self.save(file, lines[-1].number)
                 return
             r = await self.post(batch_bundle(good))
             if r.status_code != 200:
@@ -226,7 +228,6 @@ class Loader:
                         self.report(ln, status, outcome_text(response.get("outcome")))
                 for ln in good[len(entries) :]:
                     self.report(ln, "no-answer", "the server answered no entry for it")
-        self.save(file, lines[-1].number)
 
     async def send_bundle(self, file: str, bundle: dict[str, Any]) -> None:
         """A transaction or batch Bundle from a file, posted whole."""
@@ -249,6 +250,45 @@ class Loader:
                         outcome_text((entry.get("response") or {}).get("outcome")),
                     )
         self.save(file, 1)
+
+
+class InOrder:
+    """Up to ``width`` batches in flight; progress saved in the order they were read.
+
+    While the server (or this process's own app) validates one batch, the
+    database can be writing the previous one: two in flight keep both busy. A
+    batch's progress is saved only once it and every batch read before it are
+    acknowledged, so a resumed load never skips an unacknowledged line (it may
+    send again a batch that was acknowledged after a later one was saved: a
+    resource with an id is replaced, not duplicated).
+    """
+
+    def __init__(self, loader: Loader, width: int) -> None:
+        self.loader = loader
+        self.width = width
+        self.flying: collections.deque[tuple[str, int, asyncio.Task[None]]] = collections.deque()
+
+    async def submit(self, file: str, lines: list[Line]) -> None:
+        task = asyncio.create_task(self.loader.deliver(lines))
+        self.flying.append((file, lines[-1].number, task))
+        while len(self.flying) >= self.width or (self.flying and self.flying[0][2].done()):
+            await self._settle_oldest()
+
+    async def drain(self) -> None:
+        while self.flying:
+            await self._settle_oldest()
+
+    async def _settle_oldest(self) -> None:
+        file, number, task = self.flying[0]
+        try:
+            await task
+        except BaseException:
+            for _, _, other in self.flying:
+                other.cancel()
+            self.flying.clear()
+            raise
+        self.flying.popleft()
+        self.loader.save(file, number)
 
 
 async def _sleep(seconds: float) -> None:
@@ -305,25 +345,31 @@ async def run_load(
     state_path: Path,
     errors_path: Path,
     show_progress: bool,
+    concurrency: int = 1,
 ) -> Totals:
     files, state, total_bytes = _inputs(path, state_path)
     bar = click.progressbar(length=total_bytes, label="loading", hidden=not show_progress)
     with errors_path.open("a", encoding="utf-8") as errors, bar as progress:
         async with _client(settings, url, token) as http:
             loader = Loader(http, errors, state_path, state)
+            window = InOrder(loader, concurrency)
             for p in files:
                 done = int(state.get("files", {}).get(str(p), 0))
                 pending: list[Line] = []
                 for item in read_lines(p, done, progress):
                     if isinstance(item, dict):
+                        await window.drain()
                         await loader.send_bundle(str(p), item)
                         continue
                     pending.append(item)
                     if len(pending) >= batch:
-                        await loader.send(str(p), pending)
+                        await window.submit(str(p), pending)
                         pending = []
                 if pending:
-                    await loader.send(str(p), pending)
+                    await window.submit(str(p), pending)
+                # the next file's resources may reference this one's (patients, then
+                # their observations): it starts once this one is acknowledged
+                await window.drain()
             return loader.totals
 
 
@@ -335,6 +381,13 @@ async def run_load(
     default=200,
     show_default=True,
     help="Resources per batch Bundle.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Batches in flight at once (for a running server with several workers).",
 )
 @click.option("--url", default=None, help="Post to a running server at this base URL.")
 @click.option("--token", default=None, help="Bearer token (default: a development system token).")
@@ -362,6 +415,7 @@ async def run_load(
 def load(
     path: Path,
     batch: int,
+    concurrency: int,
     url: str | None,
     token: str | None,
     state_path: Path | None,
@@ -386,6 +440,7 @@ def load(
             state_path=state_file,
             errors_path=errors_file,
             show_progress=not quiet,
+            concurrency=concurrency,
         )
     )
     seconds = time.monotonic() - started

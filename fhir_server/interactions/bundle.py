@@ -38,7 +38,7 @@ from fhir_server.errors import (
     Issue,
     operation_outcome,
 )
-from fhir_server.interactions import bundle_references, references
+from fhir_server.interactions import bundle_reads, bundle_references, references
 from fhir_server.interactions.bundle_references import EntryRefs
 from fhir_server.interactions.context import Context
 from fhir_server.interactions.create import find_existing, strip_type
@@ -329,6 +329,7 @@ async def _transaction(
             await _at(e, bundle_references.resolve_conditional(tx, scans[e.index], resolved))
         for e in entries:
             bundle_references.rewrite(scans[e.index], resolved)
+        await bundle_reads.read_ahead(tx, [e.request for e in entries if e.index not in results])
         for e in ordered:
             if e.index not in results:
                 results[e.index] = await _at(e, handle(_entry_ctx(tx, e), e.request))

@@ -32,9 +32,18 @@ def extract(
     types: Sequence[str],
     extract_one: Extractor,
 ) -> dict[str, Any] | None:
+    return extract_pairs([(item, evaluators) for item in items], types, extract_one)
+
+
+def extract_pairs(
+    pairs: Sequence[tuple[Any, Sequence[Callable[[Any], list[Any]]]]],
+    types: Sequence[str],
+    extract_one: Extractor,
+) -> dict[str, Any] | None:
+    """Each item with the evaluators of its components (a walker's or the engine's)."""
     tuples: list[list[dict[str, Any]]] = []
     keys: list[str] = []
-    for item in items:
+    for item, evaluators in pairs:
         entries = []
         for evaluate, type_ in zip(evaluators, types, strict=True):
             entry = extract_one(type_, evaluate(item))

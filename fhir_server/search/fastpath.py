@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -78,7 +79,7 @@ def _union(evaluators: list[Evaluator]) -> Evaluator:
         seen: set[bytes] = set()
         for evaluate in evaluators:
             for value in evaluate(resource):
-                key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+                key = orjson.dumps(value, default=_decimal_key, option=orjson.OPT_SORT_KEYS)
                 if key not in seen:
                     seen.add(key)
                     out.append(value)
@@ -161,6 +162,9 @@ def _compile_branch(text: str) -> Evaluator | None:
     text = text.strip()
     while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
         text = text[1:-1].strip()
+    choice = _AS_TYPE.match(text)
+    if choice is not None:
+        return _compile_choice(choice["path"], choice["type"])
     narrowed = _WHERE_RESOLVE.match(text)
     if narrowed is None:
         return _compile_path(text)
@@ -173,6 +177,128 @@ def _compile_branch(text: str) -> Evaluator | None:
         return [v for v in walk(resource) if _reference_type(v) == wanted]
 
     return of_type
+
+
+# ``Observation.value as Quantity``: one type of a choice element, i.e. its ``valueQuantity``.
+_AS_TYPE = re.compile(r"^(?P<path>[A-Z][A-Za-z]*(?:\.[a-z][A-Za-z0-9]*)+) as (?P<type>[A-Za-z]+)$")
+# ``as T`` also selects T's specialisations (``as uri`` a ``sourceCanonical``): a choice
+# that allows one of them is left to the engine.
+# Choice types walked (the value given back as the engine shapes it: ``_engine_shape``).
+_WALKED_TYPES = frozenset(
+    {
+        "Boolean",
+        "CodeableConcept",
+        "Coding",
+        "DateTime",
+        "Identifier",
+        "Instant",
+        "Period",
+        "Quantity",
+        "Range",
+        "Ratio",
+        "Reference",
+        "SampledData",
+        "String",
+        "Time",
+        "Timing",
+        "Uri",
+    }
+)
+_PRIMITIVES = frozenset({"Boolean", "DateTime", "Instant", "String", "Time", "Uri"})
+_SPECIALISED = {
+    "Quantity": {"Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"},
+    "Uri": {"Url", "Canonical", "Oid", "Uuid"},
+    "String": {"Code", "Id", "Markdown"},
+    "Integer": {"PositiveInt", "UnsignedInt"},
+}
+
+
+def _compile_choice_end(text: str, model_path: str) -> Evaluator | None:
+    """A path ending on a choice element, every type of it: ``Observation.effective``."""
+    allowed = _MODEL["choiceTypePaths"].get(model_path) or []
+    if not allowed or any(t not in _WALKED_TYPES for t in allowed):
+        return None
+    prefix, _, element = text.rpartition(".")
+    keys = [element + t for t in allowed]
+    walk = _compile_path(prefix) if "." in prefix else _itself(prefix)
+    if walk is None:
+        return None
+
+    def choice(resource: Any) -> list[Any]:
+        out: list[Any] = []
+        for item in walk(resource):
+            if not isinstance(item, dict):
+                continue
+            for key in keys:
+                value = item.get(key)
+                if value is not None:
+                    out.append(_engine_shape(value))
+        return out
+
+    return choice
+
+
+def _choice_key(path: str, type_name: str) -> str | None:
+    """``valueQuantity`` for ``Observation.value`` and ``Quantity``, when it may be walked."""
+    allowed = _MODEL["choiceTypePaths"].get(path)
+    suffix = type_name[:1].upper() + type_name[1:]
+    if not allowed or suffix not in allowed:
+        return None
+    if suffix in _PRIMITIVES and not type_name[:1].islower():
+        return None  # ``DateTime`` is System.DateTime, which a FHIR dateTime is not for the engine
+    if suffix not in _WALKED_TYPES or _SPECIALISED.get(suffix, set()) & set(allowed):
+        return None
+    return path.rpartition(".")[2] + suffix
+
+
+def _compile_choice(path: str, type_name: str) -> Evaluator | None:
+    """``X.value as T``: the ``valueT`` key, when ``T`` is one of the choice's own types."""
+    key = _choice_key(path, type_name)
+    if key is None:
+        return None
+    prefix = path.rpartition(".")[0]
+    if "." not in prefix:
+        resource_type = prefix
+
+        def own(resource: Any) -> list[Any]:
+            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+                return []
+            value = resource.get(key)
+            return [] if value is None else [_engine_shape(value)]
+
+        return own
+    walk = _compile_path(prefix)
+    if walk is None:
+        return None
+
+    def within(resource: Any) -> list[Any]:
+        out = []
+        for item in walk(resource):
+            value = item.get(key) if isinstance(item, dict) else None
+            if value is not None:
+                out.append(_engine_shape(value))
+        return out
+
+    return within
+
+
+def _decimal_key(value: Any) -> str:
+    """A Decimal in a union's distinctness key (orjson does not know it)."""
+    if isinstance(value, Decimal):
+        return f"decimal:{value}"
+    raise TypeError(type(value).__name__)
+
+
+def _engine_shape(value: Any) -> Any:
+    """A value as the engine returns it: decimals as ``Decimal``, extension-only items dropped."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _engine_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        out = [_engine_shape(v) for v in value]
+        return [v for v in out if not (isinstance(v, dict) and list(v) == ["extension"])]
+    return value
 
 
 def _balanced(text: str) -> bool:
@@ -200,6 +326,8 @@ def _compile_path(text: str) -> Evaluator | None:
     for i, step in enumerate(steps):
         assert context is not None
         path = f"{context}.{step}"
+        if path in _CHOICES and i == len(steps) - 1 and len(steps) > 0:
+            return _compile_choice_end(text, path)  # ``Observation.effective``
         if path in _CHOICES or (
             path not in _TYPES and path not in _KNOWN_PREFIXES and _ELSEWHERE.get(path) is None
         ):
@@ -228,3 +356,81 @@ def _compile_path(text: str) -> Evaluator | None:
         return current
 
     return evaluate
+
+
+# -- composites ------------------------------------------------------------------------
+
+Composite = Callable[[Any], list[tuple[Any, list[Evaluator]]]]
+_ELEMENT = re.compile(r"^[a-z][A-Za-z0-9]*$")
+_AS_CALL = re.compile(r"^(?P<name>[a-z][A-Za-z0-9]*)\.as\((?P<type>[A-Za-z]+)\)$")
+
+
+def compile_composite(
+    resource_type: str, expression: str, components: list[str]
+) -> Composite | None:
+    """The items of a composite and the walkers of its components, or None for the engine.
+
+    ``Observation | Observation.component`` with components ``code`` and
+    ``value.as(Quantity)``: each item (the Observation, each component) paired
+    with the walkers of its components, relative to the item's model path, each
+    giving what the engine gives on that item's node.
+    """
+    branches: list[tuple[Evaluator, list[Evaluator]]] = []
+    for branch in split_union(expression):
+        text = branch.strip()
+        if text == resource_type:
+            items: Evaluator | None = _itself(resource_type)
+            context: str | None = resource_type
+        else:
+            items = _compile_path(text)
+            context = _step_context(text) if items is not None else None
+        if items is None or context is None:
+            return None
+        walkers = [_compile_component(context, c) for c in components]
+        if any(w is None for w in walkers):
+            return None
+        branches.append((items, [w for w in walkers if w is not None]))
+
+    def pairs(resource: Any) -> list[tuple[Any, list[Evaluator]]]:
+        return [(item, walkers) for items, walkers in branches for item in items(resource)]
+
+    return pairs
+
+
+def _itself(resource_type: str) -> Evaluator:
+    def itself(resource: Any) -> list[Any]:
+        ok = isinstance(resource, dict) and resource.get("resourceType") == resource_type
+        return [resource] if ok else []
+
+    return itself
+
+
+def _compile_component(context: str, expression: str) -> Evaluator | None:
+    """``code`` or ``value.as(Quantity)`` (or a union of them) on an item at ``context``."""
+    walkers: list[Evaluator] = []
+    for branch in split_union(expression):
+        text = branch.strip()
+        cast = _AS_CALL.match(text)
+        if cast is not None:
+            key = _choice_key(f"{context}.{cast['name']}", cast["type"])
+        elif _ELEMENT.match(text):
+            path = f"{context}.{text}"
+            known = path in _TYPES or _ELSEWHERE.get(path) is not None
+            key = text if known and path not in _CHOICES else None
+        else:
+            key = None
+        if key is None:
+            return None
+        walkers.append(_key_walker(key))
+    return _union(walkers) if len(walkers) > 1 else walkers[0]
+
+
+def _key_walker(key: str) -> Evaluator:
+    def walk(item: Any) -> list[Any]:
+        value = item.get(key) if isinstance(item, dict) else None
+        if value is None:
+            return []
+        values = value if isinstance(value, list) else [value]
+        return [_engine_shape(v) for v in values if v is not None]
+
+    return walk

@@ -31,6 +31,12 @@ def index_entry(
         types = [registry.component_type(c) for c in param.components]
         if any(t is None for t in types):
             return None
+        walker = param.composite_walker
+        if walker is not None:
+            pairs = walker(resource)
+            if not pairs:
+                return None
+            return composite.extract_pairs(pairs, [t for t in types if t], extract_values)
         items = param.nodes(resource)
         if not items:
             return None

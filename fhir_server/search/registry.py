@@ -22,7 +22,7 @@ from typing import Any
 
 from fhir_server.errors import InvalidResource
 from fhir_server.fhirpath import Compiler, Evaluator, element_node, split_union
-from fhir_server.search.fastpath import compile_simple
+from fhir_server.search.fastpath import Composite, compile_composite, compile_simple
 
 PARAM_TYPES = (
     "number",
@@ -165,6 +165,15 @@ class SearchParam:
     @cached_property
     def component_evaluators(self) -> tuple[Callable[[Any], list[Any]], ...]:
         return tuple(compile_expression(c.expression) for c in self.components)
+
+    @cached_property
+    def composite_walker(self) -> Composite | None:
+        """A composite's items and component walkers on plain JSON (None: the engine)."""
+        if self.type != "composite" or not self.expression or not self.components:
+            return None
+        return compile_composite(
+            self.resource_type, self.expression, [c.expression for c in self.components]
+        )
 
 
 def is_derived(definition: Mapping[str, Any]) -> bool:

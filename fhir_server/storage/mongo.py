@@ -65,6 +65,7 @@ from fhir_server.storage.repository import (
     StoredResource,
 )
 from fhir_server.storage.search import run_search
+from fhir_server.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,10 +130,9 @@ class MongoRepository:
         self.max_attempts = max_attempts
         self.index_selection = indexes.IndexSelection.from_setting(settings.indexes)
         self._indexed: set[str] = set()
-        # Inserts nothing in the transaction reads back before it commits (history entries,
-        # audit events), held per open transaction and sent as one insert_many per
-        # collection: a 50-entry bundle pays 50 round trips fewer per collection.
-        self._deferred: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        # Per open transaction: the writes held until it next reads or commits (one ordered
+        # bulk_write per collection) and the current versions it knows (storage.unit_of_work).
+        self._deferred: dict[int, UnitOfWork] = {}
 
     def query_env(self, scope: ReadScope, base_url: str = "") -> Env:
         """Where a search of ``scope`` runs (also what a tool needs to explain a query)."""
@@ -185,38 +185,57 @@ class MongoRepository:
 
     # -- deferred inserts -------------------------------------------------
 
-    def _defer(self, session: Any, collection: str, doc: dict[str, Any]) -> bool:
-        """Hold ``doc`` for the transaction's flush; False when there is no such transaction."""
-        pending = self._deferred.get(id(session)) if session is not None else None
-        if pending is None:
-            return False
-        pending.setdefault(collection, []).append(doc)
-        return True
+    def _unit(self, session: Any) -> UnitOfWork | None:
+        """The open transaction's unit of work; None outside ``transaction()``."""
+        return self._deferred.get(id(session)) if session is not None else None
 
     async def _flush(self, scope: ReadScope) -> None:
-        """Send what the transaction holds (before any read in it, and before it commits)."""
-        pending = self._deferred.get(id(scope.transaction)) if scope.transaction else None
-        if not pending:
+        """Send what the transaction holds (before any read in it, and before it commits).
+
+        One ordered ``bulk_write`` per collection; a held write that fails fails the
+        transaction, named.
+        """
+        unit = self._unit(scope.transaction)
+        if unit is None or not unit.held:
             return
-        batches = list(pending.items())
-        pending.clear()
-        try:
-            for collection, docs in batches:
-                await self.db[collection].insert_many(docs, ordered=True, session=scope.transaction)
-        except BulkWriteError as exc:
-            raise VersionConflict(
-                f"A version or event of this transaction already exists: {exc}",
-                msg_id="MRTC-REST-041",
-            ) from exc
+        for collection, held in unit.take():
+            coll = self.db[collection]
+            try:
+                result = await coll.bulk_write(held.ops, ordered=True, session=scope.transaction)
+            except BulkWriteError as exc:
+                raise _held_write_error(collection, held.names, exc) from exc
+            if result.matched_count < held.updates:
+                raise VersionConflict(
+                    f"A resource written by this transaction ({', '.join(held.names[:5])}"
+                    f"{'...' if len(held.names) > 5 else ''}) was changed by another request",
+                    msg_id="MRTC-REST-040",
+                )
+
+    def _reads_held(self, scope: ReadScope, type_: str, clauses: Sequence[Clause]) -> bool:
+        """Whether a ``find`` could read what the transaction holds (then it flushes first).
+
+        A find on one collection with plain criteria and no restriction reads that
+        collection only: when nothing of it is held, the held writes can wait (a new
+        Patient's search for BMIs to regrade does not send the Patients held before it).
+        """
+        unit = self._unit(scope.transaction)
+        if unit is None or not unit.held:
+            return False
+        if type_ in unit.held or scope.restriction is not None:
+            return True
+        return not all(_plain(c.target) for c in clauses)
 
     # -- reads ------------------------------------------------------------
 
     @_unavailable_as_fhir
     async def read(self, type_: str, id_: str, scope: ReadScope) -> StoredResource | None:
-        await self._flush(scope)
         restricted = scope.restriction is not None and (
             scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
         )
+        unit = self._unit(scope.transaction)
+        if unit is not None and not restricted and (type_, id_) in unit.known:
+            return unit.known[(type_, id_)]  # read or written by this transaction already
+        await self._flush(scope)
         if restricted:
             # Read as a search by id, so the restriction is applied exactly as search applies it.
             env = self.query_env(scope)
@@ -229,7 +248,44 @@ class MongoRepository:
         doc = await self.db[type_].find_one(
             {"_id": id_}, {"idx": 0, "ck": 0}, session=scope.transaction
         )
-        return from_current(type_, doc) if doc else None
+        stored = from_current(type_, doc) if doc else None
+        if unit is not None:
+            unit.known[(type_, id_)] = stored
+        return stored
+
+    @_unavailable_as_fhir
+    async def read_many(
+        self, type_: str, ids: Sequence[str], scope: ReadScope
+    ) -> dict[str, StoredResource]:
+        """The current versions of those of ``ids`` that exist (see ``Repository.read_many``)."""
+        restricted = scope.restriction is not None and (
+            scope.restriction.clauses_for(type_) or scope.restriction.follows(type_)
+        )
+        if restricted:  # the restriction is applied one id at a time, as read() applies it
+            found = {i: await self.read(type_, i, scope) for i in dict.fromkeys(ids)}
+            return {i: s for i, s in found.items() if s is not None}
+        unit = self._unit(scope.transaction)
+        out: dict[str, StoredResource] = {}
+        wanted = []
+        for i in dict.fromkeys(ids):
+            if unit is not None and (type_, i) in unit.known:
+                stored = unit.known[(type_, i)]
+                if stored is not None:
+                    out[i] = stored
+            else:
+                wanted.append(i)
+        if not wanted:
+            return out
+        await self._flush(scope)
+        cursor = self.db[type_].find(
+            {"_id": {"$in": wanted}}, {"idx": 0, "ck": 0}, session=scope.transaction
+        )
+        async for doc in cursor:
+            out[doc["_id"]] = from_current(type_, doc)
+        if unit is not None:
+            for i in wanted:
+                unit.known[(type_, i)] = out.get(i)
+        return out
 
     @_unavailable_as_fhir
     async def read_version(
@@ -378,7 +434,8 @@ class MongoRepository:
     async def find(
         self, type_: str, clauses: Sequence[Clause], limit: int, scope: ReadScope, *, base_url: str
     ) -> list[StoredResource]:
-        await self._flush(scope)
+        if self._reads_held(scope, type_, clauses):
+            await self._flush(scope)
         env = self.query_env(scope, base_url)
         q = await compile_query(env, type_, clauses)
         # the served fields only: find_all adds the index when a predicate needs it
@@ -398,6 +455,7 @@ class MongoRepository:
             raise RuntimeError("write() must run inside transaction(): versions need a session")
         await self._ensure_type_indexes(change.type)
         type_, id_ = change.type, change.id
+        unit = self._unit(session)
         deleted = change.resource is None
         index = build_index(self.registry, type_, change.resource) if change.resource else {}
         coll = self.db[type_]
@@ -409,18 +467,20 @@ class MongoRepository:
             "idx": index,
             "idxv": INDEX_VERSION,
         }
+        name = f"{type_}/{id_}"
+        # Held for the flush (decision 0041), but a conditional write: its key is claimed
+        # now, after what the transaction holds, so a lost race is retried as before.
+        hold = unit is not None and not change.condition_key
+        if unit is not None and not hold:
+            await self._flush(scope)
         try:
             if change.previous is None:
                 doc["_id"] = id_
                 if change.condition_key:
                     doc["ck"] = change.condition_key
-                # an event (new, no condition, never read back in its transaction) waits for
-                # the flush; a resource is inserted now: its id's uniqueness is checked here
-                if not (
-                    type_ in APPEND_ONLY_TYPES
-                    and not change.condition_key
-                    and self._defer(session, type_, doc)
-                ):
+                if hold and unit is not None:  # the id's uniqueness is checked at the flush
+                    unit.insert(type_, doc, name)
+                else:
                     await coll.insert_one(doc, session=session)
             else:
                 if change.condition_key:
@@ -435,6 +495,9 @@ class MongoRepository:
                     unset.update(stale)
                 if unset:
                     update["$unset"] = unset
+                if hold and unit is not None:  # the version guard is checked at the flush
+                    unit.update(type_, {"_id": id_, "vid": change.previous}, update, name)
+                    return self._written(unit, change, deleted)
                 result = await coll.update_one(
                     {"_id": id_, "vid": change.previous}, update, session=session
                 )
@@ -450,25 +513,31 @@ class MongoRepository:
             raise VersionConflict(
                 f"Resource {type_}/{id_} already exists", msg_id="MRTC-REST-041"
             ) from exc
+        if unit is not None:
+            return self._written(unit, change, deleted)
         if type_ in APPEND_ONLY_TYPES:  # its one version is the current document
             return StoredResource(
                 type_, id_, change.version, change.last_updated, deleted, change.resource
             )
-        entry = {
-            "_id": f"{type_}/{id_}/{change.version}",
-            "t": type_,
-            "id": id_,
-            "vid": change.version,
-            "lu": change.last_updated,
-            "del": deleted,
-            "res": change.resource,
-            "m": change.method,
-        }
-        if not self._defer(session, HISTORY_COLLECTION, entry):
-            await self.db[HISTORY_COLLECTION].insert_one(entry, session=session)
+        entry = _history_entry(change)
+        await self.db[HISTORY_COLLECTION].insert_one(entry, session=session)
         return StoredResource(
             type_, id_, change.version, change.last_updated, deleted, change.resource, change.method
         )
+
+    def _written(self, unit: UnitOfWork, change: Change, deleted: bool) -> StoredResource:
+        """Hold the history entry of a version written in ``unit``; it is now the known current."""
+        type_, id_ = change.type, change.id
+        if type_ in APPEND_ONLY_TYPES:  # its one version is the current document
+            return StoredResource(
+                type_, id_, change.version, change.last_updated, deleted, change.resource
+            )
+        unit.insert(HISTORY_COLLECTION, _history_entry(change), f"{type_}/{id_}")
+        stored = StoredResource(
+            type_, id_, change.version, change.last_updated, deleted, change.resource, change.method
+        )
+        unit.known[(type_, id_)] = stored
+        return stored
 
     @_unavailable_as_fhir
     async def write_many(self, changes: Sequence[Change], scope: ReadScope) -> list[StoredResource]:
@@ -560,6 +629,9 @@ class MongoRepository:
         if not update:
             return True
         await self._ensure_type_indexes(type_)
+        unit = self._unit(scope.transaction)
+        if unit is not None and type_ in unit.held:  # the resource may be a held write
+            await self._flush(scope)
         result = await self.db[type_].update_one(
             {"_id": id_, "del": {"$ne": True}}, update, session=scope.transaction
         )
@@ -630,7 +702,7 @@ class MongoRepository:
                     await session.start_transaction(),
                 ):
                     inner = ReadScope(session, scope.restriction)
-                    self._deferred[id(session)] = {}
+                    self._deferred[id(session)] = UnitOfWork()
                     try:
                         result = await fn(inner)
                         await self._flush(inner)  # before the commit, inside the transaction
@@ -654,3 +726,43 @@ class MongoRepository:
                 if not exc.has_error_label("TransientTransactionError") or attempt >= 3:
                     raise
             await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+
+
+def _history_entry(change: Change) -> dict[str, Any]:
+    """The ``_history`` copy of one version (storage.documents)."""
+    return {
+        "_id": f"{change.type}/{change.id}/{change.version}",
+        "t": change.type,
+        "id": change.id,
+        "vid": change.version,
+        "lu": change.last_updated,
+        "del": change.resource is None,
+        "res": change.resource,
+        "m": change.method,
+    }
+
+
+def _held_write_error(collection: str, names: list[str], exc: BulkWriteError) -> Exception:
+    """The FHIR error of a held write the database refused, naming its resource."""
+    errors = (exc.details or {}).get("writeErrors") or [{}]
+    first = errors[0]
+    index = first.get("index")
+    name = names[index] if isinstance(index, int) and 0 <= index < len(names) else collection
+    if first.get("code") == 11000 and "ck" in (first.get("keyPattern") or {}):
+        return RetryableWrite(str(exc))
+    if collection == HISTORY_COLLECTION or collection in APPEND_ONLY_TYPES:
+        return VersionConflict(
+            f"A version or event of this transaction already exists ({name})",
+            msg_id="MRTC-REST-041",
+        )
+    return VersionConflict(f"Resource {name} already exists", msg_id="MRTC-REST-041")
+
+
+def _plain(target: Target) -> bool:
+    """A criterion on the searched collection's own values (no chain, no ``_has``)."""
+    return (
+        target.code != "_has"
+        and target.next is None
+        and not target.chain_types
+        and not target.has_type
+    )

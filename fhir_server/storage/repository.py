@@ -117,6 +117,18 @@ class Repository(Protocol):
         self, type_: str, id_: str, version: int, scope: ReadScope
     ) -> StoredResource | None: ...
 
+    async def read_many(
+        self, type_: str, ids: Sequence[str], scope: ReadScope
+    ) -> dict[str, StoredResource]:
+        """The current versions (deleted or not) of those of ``ids`` that exist, as ``read``.
+
+        One query for them all. Inside a transaction, what it found (and what it
+        did not) is remembered: a later ``read`` of one of ``ids`` in the same
+        transaction answers without a round trip (a bundle reads its targets
+        first; decision 0041).
+        """
+        ...
+
     async def presence(self, type_: str, ids: Sequence[str], scope: ReadScope) -> dict[str, bool]:
         """id -> deleted flag for those of ``ids`` that exist (reference checks)."""
         ...

@@ -123,3 +123,38 @@ async def test_load_imports_reports_bad_lines_and_resumes(tmp_path: Path, mongo_
     finally:
         client.drop_database(database)
         client.close()
+
+
+async def test_chunks_in_flight_save_progress_in_order(tmp_path: Path, mongo_uri: str) -> None:
+    """Three chunks at once: every line answered once, the state at the file's last line."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lines = [json.dumps(patient(100 + i)) for i in range(30)]
+    lines[7] = "{broken"  # line 8
+    lines[22] = json.dumps(patient(122) | {"birthDate": "yesterday"})  # line 23: refused
+    source = folder / "patients.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    env = {"FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database, "FHIR_LOG_LEVEL": "WARNING"}
+    env["FHIR_DATA_DIR"] = str(tmp_path / "data")
+    args = ("load", str(source), "--batch", "3", "--concurrency", "3")
+    result = fhir_server(*args, cwd=tmp_path, timeout=300, **env)
+    assert result.returncode == 1, result.stderr
+    assert "loaded 28 resources" in result.stderr, result.stderr
+    state = json.loads((folder / "patients.ndjson.load-state.json").read_text())
+    assert state["files"] == {str(source): 30}
+    errors = [
+        json.loads(x)
+        for x in (folder / "patients.ndjson.load-errors.ndjson").read_text().splitlines()
+        if x.strip()
+    ]
+    assert sorted(e["line"] for e in errors) == [8, 23], errors
+    again = fhir_server(*args, cwd=tmp_path, timeout=300, **env)
+    assert "loaded 0 resources" in again.stderr, again.stderr
+    client: MongoClient[Any] = MongoClient(mongo_uri)
+    try:
+        assert client[database]["Patient"].count_documents({"_id": {"$regex": "^lp1"}}) == 28
+        assert client[database]["_history"].count_documents({"t": "Patient", "vid": 2}) == 0
+    finally:
+        client.drop_database(database)
+        client.close()
