@@ -231,3 +231,46 @@ async def test_concurrent_writes_of_one_pathways_steps_keep_its_summary_exact(
         assert codes == [200, 200, 200, 200]
         _, found_owners = await check_summary(system, plan_id)
         assert "Practitioner/gp" in found_owners
+
+
+@pytest.mark.parametrize("steps_first", [False, True])
+async def test_a_transaction_bundle_writing_a_pathway_and_its_steps_summarises_it(
+    world: AppClient, steps_first: bool
+) -> None:
+    """The bundle holds its writes until a read (decision 0041): the summary sees them,
+    whether the steps come before or after their pathway in the bundle."""
+    attached = await attach(world, f"summary-bundle-{steps_first}".lower())
+    async with world.client_for() as system:
+        plan = (await system.get(f"/CarePlan/{attached['plan']['id']}")).json()
+        tasks = [t for t in await steps_of(system, plan["id"]) if t["status"] in OPEN][:2]
+        new_plan = {k: v for k, v in plan.items() if k not in ("id", "meta", "activity")}
+        new_plan["meta"] = {"profile": plan["meta"]["profile"]}
+        new_plan["status"] = "on-hold"
+        entries = [
+            {
+                "fullUrl": "urn:uuid:0c1a7c1e-0000-4000-8000-000000000001",
+                "resource": new_plan,
+                "request": {"method": "POST", "url": "CarePlan"},
+            }
+        ]
+        owners = ["Practitioner/gp", "Practitioner/psy"]
+        for task, owner in zip(tasks, owners, strict=True):
+            body = {k: v for k, v in task.items() if k not in ("id", "meta")}
+            body["meta"] = {"profile": task["meta"]["profile"]}
+            body["basedOn"] = [{"reference": "urn:uuid:0c1a7c1e-0000-4000-8000-000000000001"}]
+            body["owner"] = {"reference": owner}
+            entries.append({"resource": body, "request": {"method": "POST", "url": "Task"}})
+        if steps_first:
+            entries = [*entries[1:], entries[0]]
+        r = await system.post(
+            "/", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        )
+        assert r.status_code == 200, r.text
+        new_id = next(
+            e["response"]["location"].split("/")[1]
+            for e in r.json()["entry"]
+            if e["response"]["location"].startswith("CarePlan/")
+        )
+        next_date, found_owners = await check_summary(system, new_id)
+        assert found_owners == set(owners)
+        assert next_date == min(t["restriction"]["period"]["start"] for t in tasks)
