@@ -125,6 +125,25 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def care_circle(pid: str, participants: list[dict[str, Any]], org: str) -> dict[str, Any]:
+    """The child's care circle (« cercle de soins »), managed by the structure ``org``."""
+    return {
+        "resourceType": "CareTeam",
+        "id": f"circle-{pid}",
+        "status": "active",
+        "category": [
+            {
+                "coding": [
+                    {"system": f"{IG}/CodeSystem/mrtc-coordination-category", "code": "care-circle"}
+                ]
+            }
+        ],
+        "subject": {"reference": f"Patient/{pid}"},
+        "participant": participants,
+        "managingOrganization": [{"reference": f"Organization/{org}"}],
+    }
+
+
 def pathway(i: int, rng: random.Random, today: date) -> list[dict[str, Any]]:
     """One child, its care circle, its pathway and its ten steps."""
     k = i % STRUCTURES
@@ -149,24 +168,7 @@ def pathway(i: int, rng: random.Random, today: date) -> list[dict[str, Any]]:
             "gender": rng.choice(["male", "female"]),
             "birthDate": (start - timedelta(days=365 * 8)).isoformat(),
         },
-        {
-            "resourceType": "CareTeam",
-            "id": f"circle-{pid}",
-            "status": "active",
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": f"{IG}/CodeSystem/mrtc-coordination-category",
-                            "code": "care-circle",
-                        }
-                    ]
-                }
-            ],
-            "subject": {"reference": f"Patient/{pid}"},
-            "participant": circle,
-            "managingOrganization": [{"reference": f"Organization/msp-{k}"}],
-        },
+        care_circle(pid, circle, f"msp-{k}"),
         {
             "resourceType": "CarePlan",
             "id": plan,
@@ -273,30 +275,17 @@ def attachable(i: int) -> list[dict[str, Any]]:
             "gender": "male",
             "birthDate": "2016-05-04",
         },
-        {
-            "resourceType": "CareTeam",
-            "id": f"circle-{pid}",
-            "status": "active",
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": f"{IG}/CodeSystem/mrtc-coordination-category",
-                            "code": "care-circle",
-                        }
-                    ]
-                }
-            ],
-            "subject": {"reference": f"Patient/{pid}"},
-            "participant": [
+        care_circle(
+            pid,
+            [
                 {
                     "role": [{"coding": [{"system": CIRCLE_ROLE, "code": c}]}],
                     "member": {"reference": r},
                 }
                 for r, c in roles
             ],
-            "managingOrganization": [{"reference": "Organization/msp-0"}],
-        },
+            "msp-0",
+        ),
         {
             "resourceType": "Consent",
             "id": f"consent-{pid}",
@@ -483,9 +472,9 @@ async def _scenarios(
             (p["valueUri"] for p in body["parameter"] if p["name"] == "next"), None
         )
 
-    result: Result = await run_load("next-pages", 1, args.samples, follow)
-    out.append(result.as_dict())
-    print(result.row(), flush=True)
+    pages: Result = await run_load("next-pages", 1, args.samples, follow)
+    out.append(pages.as_dict())
+    print(pages.row(), flush=True)
     return out
 
 

@@ -16,7 +16,8 @@ and 16 concurrent clients, ``--rounds`` rounds of:
   read       GET Patient/[id]
   identity   GET Patient?family=<3-letter prefix>&birthdate=<date>
   series     GET Observation?subject=Patient/[id]&code=http://loinc.org|39156-5&_sort=-date
-  update     PUT Patient/[id] with If-Match (the version it read)
+  update     PUT Patient/[id] with If-Match (the version it read): new name,
+             identifier and address, the same birth date and sex
   tx50       POST a transaction of 50 Observations (throughput counted in resources/s)
 
 and the raw driver doing the same work on the same database (``insert_one``,
@@ -130,6 +131,7 @@ class Target:
             self.headers["Authorization"] = auth
         self.patients: list[str] = []
         self.idents: list[tuple[str, str]] = []
+        self.facts: dict[str, dict[str, str]] = {}  # id -> the birth date and sex it was given
         self.errors = 0
 
 
@@ -147,6 +149,7 @@ async def setup(session: aiohttp.ClientSession, t: Target, patients: int) -> Non
             pid = created["id"]
             t.patients.append(pid)
             t.idents.append((body["name"][0]["family"][:3].lower(), body["birthDate"]))
+            t.facts[pid] = {"birthDate": body["birthDate"], "gender": body["gender"]}
             tx = transaction(f"Patient/{pid}", 51)
             for _ in range(10):  # concurrent transactions may conflict: 409, try again
                 async with session.post(f"{t.base}/", json=tx, headers=t.headers) as r:
@@ -201,7 +204,9 @@ async def server_ops(
             if r is None:
                 return
             version = json.loads(body)["meta"]["versionId"]
-        resource = child(random.Random(i), i) | {"id": pid}
+        # new name, identifier and address; the birth date and sex it has are kept (changing
+        # them is another operation here: the child's BMI series is graded again)
+        resource = child(random.Random(i), i) | {"id": pid, **t.facts.get(pid, {})}
         headers = {**t.headers, "If-Match": f'W/"{version}"'}
         r, body = await call("PUT", f"{t.base}/Patient/{pid}", 200, json=resource, headers=headers)
         if r is not None and r.status == 200:
