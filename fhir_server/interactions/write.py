@@ -46,6 +46,28 @@ async def prepare(ctx: Context, type_: str, body: Any) -> dict[str, Any]:
     return resource
 
 
+async def save(
+    ctx: Context,
+    type_: str,
+    id_: str,
+    body: dict[str, Any],
+    *,
+    previous: StoredResource | None,
+    condition_key: str | None = None,
+) -> StoredResource:
+    """An operation's own write: ``body`` checked as a request's would be (``prepare``), then
+    stored as a create (no ``previous``) or as the version after ``previous``."""
+    return await store(
+        ctx,
+        type_,
+        id_,
+        await prepare(ctx, type_, body),
+        previous=previous,
+        method="POST" if previous is None else "PUT",
+        condition_key=condition_key,
+    )
+
+
 def stamp(resource: dict[str, Any], id_: str, version: int, last_updated: Any) -> dict[str, Any]:
     """The JSON to store and serve: id and meta set by the server, keys in FHIR order."""
     meta = dict(resource.get("meta") or {})

@@ -31,7 +31,12 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.write import condition_key, in_transaction, new_id, prepare, store
+from fhir_server.interactions.write import (
+    condition_key,
+    in_transaction,
+    new_id,
+    save,
+)
 from fhir_server.operations.parameters import (
     as_bool,
     body_resource,
@@ -213,22 +218,19 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             body["contained"] = [{**t, "id": tid} for tid, t in tasks]
             body["activity"] = [{"reference": {"reference": f"#{t}"}} for t, _ in tasks]
             return Outcome(200, body)
-        stored_plan = await store(
+        stored_plan = await save(
             tx,
             "CarePlan",
             plan_id,
-            await prepare(tx, "CarePlan", body),
+            body,
             previous=None,
-            method="POST",
             # Two attachments of one child at once each see no open pathway in their own
             # transaction; the unique condition key (kept until the CarePlan is next
             # written) makes the second conflict, retry, and then meet the first.
             condition_key=condition_key("CarePlan", f"mrtc-open-pathway=Patient/{patient_id}"),
         )
         for task_id, task in tasks:
-            await store(
-                tx, "Task", task_id, await prepare(tx, "Task", task), previous=None, method="POST"
-            )
+            await save(tx, "Task", task_id, task, previous=None)
         await references.verify(tx, tx.pending_references or [])
         return Outcome(201, stored_plan.resource, stored_plan, location=True)
 

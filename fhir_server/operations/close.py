@@ -20,7 +20,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.write import in_transaction, prepare, store
+from fhir_server.interactions.write import in_transaction, save
 from fhir_server.operations.parameters import body_resource, collect_parameters, query_params
 from fhir_server.operations.pathway_context import engine, principal_of
 from fhir_server.operations.registry import Operation
@@ -133,27 +133,13 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             body = without_meta(task)
             body["status"] = table.rules["cancelled"].task_status
             body["businessStatus"] = {"coding": [table.coding("cancelled")]}
-            await store(
-                tx,
-                "Task",
-                stored.id,
-                await prepare(tx, "Task", body),
-                previous=stored,
-                method="PUT",
-            )
+            await save(tx, "Task", stored.id, body, previous=stored)
         fresh = await tx.services.repository.read("CarePlan", plan_id, tx.scope)
         assert fresh is not None and fresh.resource is not None
         body = without_meta(fresh.resource)
         body["status"] = "completed"
         body["period"] = {**(body.get("period") or {}), "end": instant(now())[:10]}
-        stored_plan = await store(
-            tx,
-            "CarePlan",
-            plan_id,
-            await prepare(tx, "CarePlan", body),
-            previous=fresh,
-            method="PUT",
-        )
+        stored_plan = await save(tx, "CarePlan", plan_id, body, previous=fresh)
         return Outcome(200, stored_plan.resource, stored_plan)
 
     return await in_transaction(ctx, run)

@@ -34,7 +34,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest, resolve
-from fhir_server.interactions.write import in_transaction, new_id, prepare, store
+from fhir_server.interactions.write import in_transaction, new_id, prepare, save, store
 from fhir_server.operations import sdc as qx
 from fhir_server.operations.parameters import body_resource, collect_parameters, query_params
 from fhir_server.operations.pathway_context import PathwayEngine, engine, principal_of
@@ -314,14 +314,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
             }
             fresh = await tx.services.repository.read("Task", task_id, tx.scope.unrestricted())
             previous = fresh if fresh is not None else previous
-            stored = await store(
-                tx,
-                "Task",
-                task_id,
-                await prepare(tx, "Task", {**version, "id": task_id}),
-                previous=previous,
-                method="PUT",
-            )
+            stored = await save(tx, "Task", task_id, {**version, "id": task_id}, previous=previous)
         if section.code == FINAL_SECTION and documents and circle is not None:
             await _send_report(tx, circle, principal, patient_id, task_id, documents)
         all_steps = [s.resource or {} for s in await records.steps(plan_id, tx.scope)]
@@ -452,23 +445,14 @@ async def _file_report(
     ]
     context.setdefault("period", {"start": when.isoformat()})
     document["context"] = context
-    stored = await store(
-        tx,
-        "DocumentReference",
-        doc_id,
-        await prepare(tx, "DocumentReference", document),
-        previous=None,
-        method="POST",
-    )
+    stored = await save(tx, "DocumentReference", doc_id, document, previous=None)
     binary = {
         "resourceType": "Binary",
         "contentType": attachment.get("contentType") or "application/octet-stream",
         "securityContext": {"reference": f"DocumentReference/{doc_id}"},
         "data": data,
     }
-    await store(
-        tx, "Binary", binary_id, await prepare(tx, "Binary", binary), previous=None, method="POST"
-    )
+    await save(tx, "Binary", binary_id, binary, previous=None)
     return stored.id
 
 
@@ -595,14 +579,7 @@ async def _trigger(
                 authored=instant(now()),
             )
             task_id = new_id()
-            stored = await store(
-                tx,
-                "Task",
-                task_id,
-                await prepare(tx, "Task", body),
-                previous=None,
-                method="POST",
-            )
+            stored = await save(tx, "Task", task_id, body, previous=None)
             created.append(stored)
             all_steps.append(stored.resource or {})
         offered.pop(section.action_id, None)
@@ -616,14 +593,7 @@ async def _trigger(
             *[{"reference": {"reference": f"Task/{s.id}"}} for s in created],
         ]
         server = tx.as_server()
-        await store(
-            server,
-            "CarePlan",
-            plan_id,
-            await prepare(server, "CarePlan", {**plan_body, "id": plan_id}),
-            previous=fresh,
-            method="PUT",
-        )
+        await save(server, "CarePlan", plan_id, {**plan_body, "id": plan_id}, previous=fresh)
     return created
 
 

@@ -41,7 +41,7 @@ from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.routing import FhirRequest
 from fhir_server.interactions.search import parse
 from fhir_server.operations import dashboard_rows as rows
-from fhir_server.operations import saved_filters
+from fhir_server.operations import pathway_context, saved_filters
 from fhir_server.operations.parameters import (
     as_int,
     body_resource,
@@ -190,7 +190,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
     page = result.matches
     zone = ZoneInfo(ctx.settings.time_zone)
     today = datetime.now(zone).date()
-    model = PathwayModel.from_ig(ctx.services.ig, criteria.pathway)
+    model = pathway_context.engine(ctx).summaries.model_of(criteria.pathway)
     children = sorted(
         {i for p in page if (i := reference_id((p.resource or {}).get("subject"), "Patient"))}
     )

@@ -14,7 +14,7 @@ from fhir_server.interactions.context import Context
 from fhir_server.interactions.outcome import Outcome
 from fhir_server.interactions.read import load_current
 from fhir_server.interactions.routing import FhirRequest
-from fhir_server.interactions.write import in_transaction, prepare, store
+from fhir_server.interactions.write import in_transaction, save
 from fhir_server.operations.close import without_meta
 from fhir_server.operations.parameters import body_resource, collect_parameters, query_params
 from fhir_server.operations.pathway_context import principal_of
@@ -47,14 +47,7 @@ async def handle(ctx: Context, req: FhirRequest) -> Outcome:
         body["status"] = "active"
         period = {k: v for k, v in (body.get("period") or {}).items() if k != "end"}
         body["period"] = period
-        stored = await store(
-            tx,
-            "CarePlan",
-            current.id,
-            await prepare(tx, "CarePlan", body),
-            previous=current,
-            method="PUT",
-        )
+        stored = await save(tx, "CarePlan", current.id, body, previous=current)
         return Outcome(200, stored.resource, stored)
 
     return await in_transaction(ctx, run)

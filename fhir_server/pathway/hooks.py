@@ -53,11 +53,8 @@ MSG_NOT_WORKING_DAY = "MRTC-PTH-005"
 
 
 def careplan_id(task: dict[str, Any] | None) -> str | None:
-    for ref in (task or {}).get("basedOn") or []:
-        value = (ref or {}).get("reference") if isinstance(ref, dict) else None
-        if isinstance(value, str) and value.startswith("CarePlan/"):
-            return value.partition("/")[2]
-    return None
+    """The pathway a step belongs to (its first ``basedOn`` CarePlan)."""
+    return next(iter(careplan_ids(task)), None)
 
 
 async def pathway_calendar(
@@ -255,7 +252,11 @@ class SummaryHooks(BaseHooks):
         return str(next(iter(careplan.get("instantiatesCanonical") or []), "")).split("|")[0]
 
     def model(self, careplan: dict[str, Any]) -> PathwayModel:
-        key = self.template(careplan)
+        return self.model_of(self.template(careplan))
+
+    def model_of(self, canonical: str) -> PathwayModel:
+        """The template's sections and labels, read from the IG once per template."""
+        key = canonical.split("|")[0]
         if key not in self._models:
             self._models[key] = PathwayModel.from_ig(self.ig, key)
         return self._models[key]

@@ -47,9 +47,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fhir_server.ig import ImplementationGuide
+from fhir_server.pathway.records import SECTION_URL as SECTION_EXTENSION
+from fhir_server.pathway.records import STEP_SYSTEM
 
-SECTION_EXTENSION = "https://mrtc.example.org/fhir/StructureDefinition/mrtc-task-section"
-STEP_SYSTEM = "https://mrtc.example.org/fhir/CodeSystem/mrtc-pathway-step"
 # The IG's derived CarePlan search parameters (SearchParameter-CarePlan-*.json).
 NEXT_STEP_DATE = "next-step-date"
 STEP_OWNER = "step-owner"

@@ -77,3 +77,13 @@ def from_history(doc: dict[str, Any]) -> StoredResource:
 def _aware(dt: datetime) -> datetime:
     """Stored dates as ``datetime.UTC`` (BSON's own UTC tzinfo upsets ``email.utils``)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def dotted(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a stored document (None when a step is missing)."""
+    cur: Any = doc
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur

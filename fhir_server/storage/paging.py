@@ -19,23 +19,15 @@ from pymongo import ASCENDING
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.paging import Cursor, id_bound, id_number
+from fhir_server.storage.documents import dotted
 from fhir_server.storage.query import FETCH_FIELDS, Env, Query, and_filters, visible
 from fhir_server.storage.sorted_paging import fetch_windowed_page, windowed_key
 
 log = logging.getLogger(__name__)
 
 
-def _get(doc: dict[str, Any], path: str) -> Any:
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
 def sort_key(doc: dict[str, Any], sort: Sequence[tuple[str, int]]) -> tuple[Any, ...]:
-    return tuple(_get(doc, f) for f, _ in sort)
+    return tuple(dotted(doc, f) for f, _ in sort)
 
 
 def _bson_rank(v: Any) -> int:

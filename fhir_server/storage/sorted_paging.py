@@ -36,6 +36,7 @@ from typing import Any
 from pymongo import DESCENDING
 
 from fhir_server.search.paging import Cursor
+from fhir_server.storage.documents import dotted
 from fhir_server.storage.indexes import IndexSelection
 from fhir_server.storage.query import Env, Query, visible
 
@@ -73,15 +74,6 @@ def windowed_key(env: Env, q: Query) -> str | None:
     if (q.type_, eq[1], parts[1]) not in _selection(env.settings.indexes).sorted_pairs:
         return None
     return key
-
-
-def _get(doc: dict[str, Any], path: str) -> Any:
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
 
 
 def _aware(v: Any) -> Any:
@@ -176,13 +168,13 @@ async def fetch_windowed_page(
     page = out[:count]
     next_width = width
     if len(page) >= 2:
-        first_k, last_k = _aware(_get(page[0], key)), _aware(_get(page[-1], key))
+        first_k, last_k = _aware(dotted(page[0], key)), _aware(dotted(page[-1], key))
         if isinstance(first_k, datetime) and isinstance(last_k, datetime):
             span = abs(last_k - first_k)
             next_width = max(timedelta(milliseconds=1), span * wanted / (len(page) - 1))
     next_width = min(next_width, MAX_WIDTH)
     if cursor is None and page:
-        first_k = _aware(_get(page[0], key))
+        first_k = _aware(dotted(page[0], key))
         if isinstance(first_k, datetime):
             _hints[hint_key] = (first_k, next_width)
     return page, len(out) > count, max(1, int(next_width / timedelta(milliseconds=1)))
