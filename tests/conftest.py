@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,16 @@ class AppClient:
         if self.drop:
             await storage.client.drop_database(self.settings.database)
         await self._lifespan.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def loaded_app(mongo_uri: str, bundle: dict[str, Any]) -> AsyncIterator[AppClient]:
+    """A fresh app (own database) with ``bundle`` posted by a trusted system: a test world."""
+    server = AppClient(make_settings(mongo_uri))
+    async with server as system:
+        r = await system.post("/", json=bundle)
+        assert r.status_code == 200, r.text
+        yield server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
-from tests.conftest import AppClient, make_settings
+from tests.conftest import AppClient, loaded_app, make_settings
 from tests.operations.dashboard_world import PRINCIPALS, day, transaction
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -23,10 +23,7 @@ URL = "/CarePlan/$dashboard"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(mongo_uri: str) -> AsyncIterator[AppClient]:
-    server = AppClient(make_settings(mongo_uri))
-    async with server as system:
-        r = await system.post("/", json=transaction())
-        assert r.status_code == 200, r.text
+    async with loaded_app(mongo_uri, transaction()) as server:
         yield server
 
 

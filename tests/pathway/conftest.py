@@ -6,14 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from tests.conftest import AppClient, make_settings
+from tests.conftest import AppClient, loaded_app
 from tests.pathway.world import transaction
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(mongo_uri: str) -> AsyncIterator[AppClient]:
-    server = AppClient(make_settings(mongo_uri))
-    async with server as system:
-        r = await system.post("/", json=transaction())
-        assert r.status_code == 200, r.text
+    async with loaded_app(mongo_uri, transaction()) as server:
         yield server

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from tests.conftest import AppClient, make_settings
+from tests.conftest import AppClient, loaded_app
 from tests.security.world import transaction
 
 BASE = "https://mrtc.example.org/fhir"
@@ -30,10 +30,7 @@ MEASURED = "2026-05-04T10:00:00+02:00"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(mongo_uri: str) -> AsyncIterator[AppClient]:
-    server = AppClient(make_settings(mongo_uri))
-    async with server as system:
-        r = await system.post("/", json=transaction())
-        assert r.status_code == 200, r.text
+    async with loaded_app(mongo_uri, transaction()) as server:
         yield server
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import AppClient, make_settings
+from tests.conftest import AppClient, loaded_app
 from tests.resources.identity._patients import FAMILY_LINK, message_ids, mrtc_patient
 from tests.security.world import transaction
 
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(mongo_uri: str) -> AsyncIterator[AppClient]:
-    server = AppClient(make_settings(mongo_uri))
-    async with server as system:
-        r = await system.post("/", json=transaction())
-        assert r.status_code == 200, r.text
+    async with loaded_app(mongo_uri, transaction()) as server:
         yield server
 
 
